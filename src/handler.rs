@@ -1,0 +1,703 @@
+//! The request flow: mapping URLs to scripts (translate_name), checking
+//! what may run, building the CGI variables, and running the application
+//! in this process (embedded mode).
+#![forbid(unsafe_code)]
+
+use crate::config::{self, DirConfig, GroupContext, ScriptAlias};
+use crate::httpd::io::{ApacheBody, ApacheRequestLog, ApacheSink, ProcessLog};
+use crate::httpd::log::{self, CurrentRequest, Level};
+use crate::httpd::{Pool, Request, Server, sys};
+use crate::module::{dir_config, regex_match, server_config};
+use crate::python::{init, modwsgi, script};
+use crate::wsgi::{self, environ, errors::Log, input::Input, response};
+use pyo3::prelude::*;
+use std::collections::HashSet;
+use std::ffi::CStr;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+const HANDLER: &CStr = c"wsgi-script";
+const HANDLER_ALT: &CStr = c"application/x-httpd-wsgi";
+
+const NOTE_PROCESS_GROUP: &CStr = c"mod_wsgi.process_group";
+const NOTE_APPLICATION_GROUP: &CStr = c"mod_wsgi.application_group";
+const NOTE_CALLABLE_OBJECT: &CStr = c"mod_wsgi.callable_object";
+const NOTE_PASS_AUTHORIZATION: &CStr = c"mod_wsgi.pass_authorization";
+
+/// Per-process state of embedded mode.
+struct Process {
+    /// Why Python could not start, if it could not: requests get 500s and
+    /// this reason in the log instead of the child crash-looping.
+    failed: Option<String>,
+    scripts: script::Scripts,
+    total_requests: AtomicU64,
+    groups_seen: Mutex<HashSet<String>>,
+    multithread: bool,
+}
+
+static PROCESS: OnceLock<Process> = OnceLock::new();
+
+// ---------------------------------------------------------------- start-up
+
+pub(crate) fn post_config(s: &Server) {
+    log::server(
+        Some(s),
+        Level::Info,
+        &format!(
+            "mod_wsgi (pid={}): mod_wsgi-rs {} configured, Python {} embedded in Apache's children.",
+            std::process::id(),
+            env!("CARGO_PKG_VERSION"),
+            init::BUILD_PYTHON
+        ),
+    );
+}
+
+fn settings(sc: &config::ServerConfig) -> init::Settings {
+    init::Settings {
+        home: sc.python_home().map(str::to_string),
+        optimize: sc.python_optimize(),
+        hash_seed: sc.python_hash_seed().map(|s| s.to_string()),
+        warnings: sc.python_warnings().to_vec(),
+        dont_write_bytecode: sc.dont_write_bytecode(),
+    }
+}
+
+pub(crate) fn child_init(pchild: &Pool, s: &Server) {
+    let sc = server_config(s);
+    let pid = std::process::id();
+    let failed = match init::initialize(&settings(sc)) {
+        Ok(()) => init::with_gil(|py| setup_interpreter(py, sc)).err(),
+        Err(e) => Some(e),
+    };
+    if let Some(why) = &failed {
+        log::server(
+            Some(s),
+            Level::Crit,
+            &format!("mod_wsgi (pid={pid}): Python could not be initialised: {why}"),
+        );
+        log::server(
+            Some(s),
+            Level::Crit,
+            &format!(
+                "mod_wsgi (pid={pid}): Requests for WSGI applications will fail with 500 until this is fixed and Apache restarted."
+            ),
+        );
+    } else {
+        log::server(
+            Some(s),
+            Level::Info,
+            &format!("mod_wsgi (pid={pid}): Initializing Python."),
+        );
+    }
+    let _ = PROCESS.set(Process {
+        failed,
+        scripts: script::Scripts::default(),
+        total_requests: AtomicU64::new(0),
+        groups_seen: Mutex::new(HashSet::new()),
+        multithread: crate::httpd::mpm_threads() > 1,
+    });
+    pchild.on_cleanup(Box::new(|| {
+        log::server(
+            None,
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Destroying interpreters.",
+                std::process::id()
+            ),
+        );
+        init::finalize();
+    }));
+}
+
+/// After Py_Initialize: the log streams, the `mod_wsgi` module, the
+/// WSGIPythonPath directories (through site.addsitedir so .pth files count).
+fn setup_interpreter(py: Python<'_>, sc: &config::ServerConfig) -> Result<(), String> {
+    let r = (|| -> PyResult<()> {
+        let sys_mod = py.import("sys")?;
+        let process_log: Arc<dyn wsgi::RequestLog> = Arc::new(ProcessLog);
+        let out = if sc.restrict_stdout() {
+            Log::restricted(
+                process_log.clone(),
+                "<stdout>",
+                "sys.stdout access restricted by mod_wsgi",
+            )
+        } else {
+            Log::new(process_log.clone(), wsgi::LogLevel::Error, "<stdout>")
+        };
+        sys_mod.setattr("stdout", Bound::new(py, out)?)?;
+        sys_mod.setattr(
+            "stderr",
+            Bound::new(
+                py,
+                Log::new(process_log.clone(), wsgi::LogLevel::Error, "<stderr>"),
+            )?,
+        )?;
+        if sc.restrict_stdin() {
+            sys_mod.setattr(
+                "stdin",
+                Bound::new(
+                    py,
+                    Log::restricted(
+                        process_log,
+                        "<stdin>",
+                        "sys.stdin access restricted by mod_wsgi",
+                    ),
+                )?,
+            )?;
+        }
+        // sys.argv is expected by some libraries; mod_wsgi sets ['mod_wsgi'].
+        sys_mod.setattr("argv", vec!["mod_wsgi"])?;
+        modwsgi::install(
+            py,
+            &modwsgi::Info {
+                process_group: "",
+                application_group: "",
+                maximum_processes: 1,
+                threads_per_process: crate::httpd::mpm_threads().max(1) as u32,
+            },
+        )?;
+        let site = py.import("site")?;
+        for dir in sc.python_path() {
+            site.call_method1("addsitedir", (dir,))?;
+        }
+        Ok(())
+    })();
+    r.map_err(|e| format!("setting up the interpreter failed: {e}"))
+}
+
+// ---------------------------------------------------------------- mapping
+
+/// Length of the prefix of `uri` matched by the alias location `fake`, with
+/// mod_alias's rules: runs of slashes in either compare equal, and the
+/// match must end at a path segment boundary.
+pub(crate) fn alias_matches(uri: &[u8], fake: &[u8]) -> Option<usize> {
+    let (mut u, mut f) = (0, 0);
+    while f < fake.len() {
+        if fake[f] == b'/' {
+            if u >= uri.len() || uri[u] != b'/' {
+                return None;
+            }
+            while f < fake.len() && fake[f] == b'/' {
+                f += 1;
+            }
+            while u < uri.len() && uri[u] == b'/' {
+                u += 1;
+            }
+        } else {
+            if u >= uri.len() || uri[u] != fake[f] {
+                return None;
+            }
+            u += 1;
+            f += 1;
+        }
+    }
+    // A location ending in '/' has matched a boundary already; otherwise
+    // the next URI character must start a new segment (or be the end).
+    if !fake.ends_with(b"/") && u < uri.len() && uri[u] != b'/' {
+        return None;
+    }
+    Some(u)
+}
+
+/// The file name for a URI that matched `alias` up to `matched` bytes: the
+/// script followed by the rest of the URI, which httpd's directory walk
+/// then splits off into PATH_INFO.
+fn prefix_target(alias: &ScriptAlias, uri: &[u8], matched: usize) -> Vec<u8> {
+    let mut rest = &uri[matched..];
+    // For `WSGIScriptAlias / ...` (or any location ending in '/'), the
+    // slashes consumed by the match belong to PATH_INFO.
+    if alias.location.ends_with('/') {
+        let mut start = matched;
+        while start > 0 && uri[start - 1] == b'/' {
+            start -= 1;
+        }
+        rest = &uri[start..];
+    }
+    let mut f = alias.path.as_bytes().to_vec();
+    f.extend_from_slice(rest);
+    f
+}
+
+/// `$0`..`$9` substitution as ap_pregsub does it.
+fn regex_target(template: &str, uri: &[u8], m: &[(usize, usize)]) -> Vec<u8> {
+    let t = template.as_bytes();
+    let mut out = Vec::with_capacity(t.len() + uri.len());
+    let mut i = 0;
+    while i < t.len() {
+        let c = t[i];
+        if (c == b'$' || c == b'\\') && i + 1 < t.len() && t[i + 1].is_ascii_digit() {
+            let n = (t[i + 1] - b'0') as usize;
+            if let Some(&(s, e)) = m.get(n) {
+                out.extend_from_slice(&uri[s..e]);
+            }
+            i += 2;
+        } else if c == b'\\' && i + 1 < t.len() && (t[i + 1] == b'$' || t[i + 1] == b'\\') {
+            out.push(t[i + 1]);
+            i += 2;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+pub(crate) fn translate_name(r: &Request) -> c_int {
+    let sc = server_config(r.server());
+    if sc.script_aliases().is_empty() {
+        return crate::httpd::DECLINED;
+    }
+    let uri = r.uri();
+    let ub = uri.to_bytes();
+    if ub.first() != Some(&b'/') {
+        return crate::httpd::DECLINED;
+    }
+    for alias in sc.script_aliases() {
+        let target = if alias.is_regex {
+            let Some(h) = alias.compiled else { continue };
+            let Some(m) = regex_match(h, uri) else {
+                continue;
+            };
+            let end = m.first().map(|x| x.1).unwrap_or(0);
+            let mut t = regex_target(&alias.path, ub, &m);
+            t.extend_from_slice(&ub[end..]);
+            t
+        } else {
+            let Some(n) = alias_matches(ub, alias.location.as_bytes()) else {
+                continue;
+            };
+            prefix_target(alias, ub, n)
+        };
+        log::request(
+            r,
+            Level::Debug,
+            &format!(
+                "mod_wsgi: mapped {} to {}",
+                uri.to_string_lossy(),
+                String::from_utf8_lossy(&target)
+            ),
+        );
+        r.set_filename(&target);
+        r.set_handler(HANDLER);
+        r.notes().set(c"alias-forced-type", HANDLER);
+        let note = |k: &CStr, v: &Option<String>| {
+            if let Some(v) = v {
+                r.notes().set(k, &Request::owned_cstring(v.as_bytes()));
+            }
+        };
+        note(NOTE_PROCESS_GROUP, &alias.process_group);
+        note(NOTE_APPLICATION_GROUP, &alias.application_group);
+        note(NOTE_CALLABLE_OBJECT, &alias.callable_object);
+        if let Some(p) = alias.pass_authorization {
+            r.notes()
+                .set(NOTE_PASS_AUTHORIZATION, if p { c"1" } else { c"0" });
+        }
+        return crate::httpd::OK;
+    }
+    crate::httpd::DECLINED
+}
+
+// ---------------------------------------------------------------- handler
+
+fn status(code: u32) -> c_int {
+    code as c_int
+}
+
+fn note<'r>(r: &'r Request, k: &CStr) -> Option<&'r str> {
+    r.notes().get(k).and_then(|v| v.to_str().ok())
+}
+
+pub(crate) fn handler(r: &Request) -> c_int {
+    match r.handler() {
+        Some(h) if h == HANDLER || h == HANDLER_ALT => {}
+        _ => return crate::httpd::DECLINED,
+    }
+    let _current = CurrentRequest::enter(r);
+    let pid = std::process::id();
+    let filename = r
+        .filename()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let aliased = r.notes().get(c"alias-forced-type").is_some();
+    if !aliased && !r.exec_cgi_allowed() {
+        log::request(
+            r,
+            Level::Error,
+            &format!("Options ExecCGI is off in this directory: {filename}"),
+        );
+        return status(sys::HTTP_FORBIDDEN);
+    }
+    if r.is_directory() {
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): Attempt to invoke directory as WSGI application: {filename}"
+            ),
+        );
+        return status(sys::HTTP_FORBIDDEN);
+    }
+    if !r.is_regular_file() {
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): Target WSGI script not found or unable to stat: {filename}"
+            ),
+        );
+        return status(sys::HTTP_NOT_FOUND);
+    }
+    let dc = dir_config(r);
+    if let Err(st) = r.setup_client_block(dc.chunked_request()) {
+        return st;
+    }
+
+    let server = r.server();
+    let host_header = r.hostname().and_then(|h| h.to_str().ok());
+    let vars = cgi_vars(r, dc);
+    let var = |k: &[u8]| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let script_name = var(b"SCRIPT_NAME").unwrap_or_default();
+    let env_lookup = |k: &str| var(k.as_bytes());
+    let gcx = GroupContext {
+        server_hostname: server.hostname(),
+        server_port: r.local_port(),
+        host_header,
+        script_name: &script_name,
+        env: &env_lookup,
+    };
+    let process_group_t = note(r, NOTE_PROCESS_GROUP)
+        .unwrap_or(dc.process_group())
+        .to_string();
+    let process_group = config::expand_process_group(&process_group_t, &gcx);
+    let application_group_t = note(r, NOTE_APPLICATION_GROUP)
+        .unwrap_or(dc.application_group())
+        .to_string();
+    let application_group = config::expand_application_group(&application_group_t, &gcx);
+    let callable = note(r, NOTE_CALLABLE_OBJECT)
+        .unwrap_or(dc.callable_object())
+        .to_string();
+
+    if !process_group.is_empty() {
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"
+            ),
+        );
+        return status(sys::HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    let Some(process) = PROCESS.get() else {
+        log::request(
+            r,
+            Level::Error,
+            &format!("mod_wsgi (pid={pid}): Python is not initialised in this process."),
+        );
+        return status(sys::HTTP_INTERNAL_SERVER_ERROR);
+    };
+    if let Some(why) = &process.failed {
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): Python could not be initialised, so '{filename}' cannot run: {why}"
+            ),
+        );
+        return status(sys::HTTP_INTERNAL_SERVER_ERROR);
+    }
+    note_group(r, process, &application_group);
+
+    let request_id = r.log_id().to_string_lossy().into_owned();
+    let total = process.total_requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let (thread_id, thread_requests) = thread_counters();
+    let url_scheme = match var(b"HTTPS").as_deref() {
+        Some("on") | Some("1") => "https",
+        _ => "http",
+    };
+    let port = r.local_port().to_string();
+    let extras = environ::Extras {
+        process_group: &process_group,
+        application_group: &application_group,
+        callable_object: &callable,
+        script_reloading: dc.script_reloading(),
+        request_id: &request_id,
+        request_start: r.request_time(),
+        script_start: now_micros(),
+        enable_sendfile: false,
+        multithread: process.multithread,
+        multiprocess: true,
+        url_scheme,
+        total_requests: total,
+        thread_id,
+        thread_requests,
+        listener_host: "",
+        listener_port: &port,
+        daemon: None,
+    };
+    let reqlog = Arc::new(ApacheRequestLog::new(r));
+    let outcome = init::with_gil(|py| {
+        run_embedded(
+            py,
+            r,
+            process,
+            &filename,
+            &callable,
+            &vars,
+            &extras,
+            dc.script_reloading(),
+            reqlog.clone(),
+        )
+    });
+    reqlog.end();
+    match outcome {
+        response::Outcome::Complete => crate::httpd::OK,
+        response::Outcome::FailedBeforeHeaders => status(sys::HTTP_INTERNAL_SERVER_ERROR),
+        response::Outcome::FailedAfterHeaders => {
+            r.abort_connection();
+            crate::httpd::OK
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_embedded(
+    py: Python<'_>,
+    r: &Request,
+    process: &Process,
+    filename: &str,
+    callable: &str,
+    vars: &[(&[u8], &[u8])],
+    extras: &environ::Extras<'_>,
+    reload: bool,
+    reqlog: Arc<ApacheRequestLog>,
+) -> response::Outcome {
+    let pid = std::process::id();
+    let log_ref: &dyn wsgi::RequestLog = &*reqlog;
+    let on_load = |path: &str| {
+        log::request(
+            r,
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={pid}, process='{}', application='{}'): Loading Python script file '{path}'.",
+                extras.process_group, extras.application_group
+            ),
+        )
+    };
+    let app = match process.scripts.application(
+        py,
+        filename,
+        r.file_mtime(),
+        reload,
+        callable,
+        &on_load,
+    ) {
+        Ok(app) => app,
+        Err(script::LoadError::Exec(e)) => {
+            log::request(
+                r,
+                Level::Error,
+                &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{filename}'."),
+            );
+            response::log_exception(
+                py,
+                log_ref,
+                &e,
+                &format!(
+                    "mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{filename}'."
+                ),
+            );
+            return response::Outcome::FailedBeforeHeaders;
+        }
+        Err(script::LoadError::NoCallable) => {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): Target WSGI script '{filename}' does not contain WSGI application '{callable}'."
+                ),
+            );
+            return response::Outcome::FailedBeforeHeaders;
+        }
+    };
+    let made = (|| -> PyResult<_> {
+        let input = Bound::new(py, Input::new(Box::new(ApacheBody::new(r))))?;
+        let errors = Bound::new(
+            py,
+            Log::new(reqlog.clone(), wsgi::LogLevel::Error, "wsgi.errors"),
+        )?;
+        let fw = py.get_type::<response::FileWrapper>().into_any();
+        let env = environ::build(
+            py,
+            vars,
+            extras,
+            input.clone().into_any(),
+            errors.clone().into_any(),
+            fw,
+        )?;
+        Ok((input, errors, env))
+    })();
+    let (input, errors, env) = match made {
+        Ok(v) => v,
+        Err(e) => {
+            response::log_exception(
+                py,
+                log_ref,
+                &e,
+                &format!(
+                    "mod_wsgi (pid={pid}): Failed to build WSGI environment for '{filename}'."
+                ),
+            );
+            return response::Outcome::FailedBeforeHeaders;
+        }
+    };
+    let state = response::State::new(Box::new(ApacheSink::new(r)), r.header_only());
+    let outcome = response::run(py, &app, env.as_any(), &state, log_ref, filename);
+    // Nothing the application kept may reach this request from now on.
+    response::finish(py, &state);
+    input.get().detach_source(py);
+    errors.get().flush_pending(py);
+    outcome
+}
+
+/// The CGI variables of the request, as ordered byte pairs borrowed from
+/// r->subprocess_env (built by httpd's own ap_add_cgi_vars).
+fn cgi_vars<'r>(r: &'r Request, dc: &DirConfig) -> Vec<(&'r [u8], &'r [u8])> {
+    // Header names with anything but letters, digits and '-' could pose as
+    // other headers once mapped to HTTP_*; mod_wsgi drops them.
+    let bad: Vec<std::ffi::CString> = r
+        .headers_in()
+        .iter()
+        .filter(|(k, _)| !wsgi::validate::request_header_name_ok(k.to_bytes()))
+        .map(|(k, _)| k.to_owned())
+        .collect();
+    for k in &bad {
+        r.headers_in().unset(k);
+    }
+    r.add_cgi_vars();
+    let env = r.subprocess_env();
+    let pass_auth = match note(r, NOTE_PASS_AUTHORIZATION) {
+        Some(v) => v == "1",
+        None => dc.pass_authorization(),
+    };
+    if pass_auth {
+        if let Some(a) = r.headers_in().get(c"Authorization") {
+            env.set(c"HTTP_AUTHORIZATION", a);
+        }
+    } else {
+        env.unset(c"HTTP_AUTHORIZATION");
+    }
+    // httpoxy: a client's "Proxy:" header must never become HTTP_PROXY.
+    env.unset(c"HTTP_PROXY");
+    let script_name = env
+        .get(c"SCRIPT_NAME")
+        .map(|v| v.to_owned())
+        .unwrap_or_default();
+    let path_info = env
+        .get(c"PATH_INFO")
+        .map(|v| v.to_owned())
+        .unwrap_or_default();
+    env.set(c"mod_wsgi.script_name", &script_name);
+    env.set(c"mod_wsgi.path_info", &path_info);
+    env.iter()
+        .map(|(k, v)| (k.to_bytes(), v.to_bytes()))
+        .collect()
+}
+
+/// Logs once per process per extra application group that sub-interpreters
+/// are not implemented yet, so two groups share one interpreter.
+fn note_group(r: &Request, process: &Process, group: &str) {
+    let mut seen = process
+        .groups_seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if seen.contains(group) {
+        return;
+    }
+    seen.insert(group.to_string());
+    if seen.len() == 2 {
+        log::request(
+            r,
+            Level::Warning,
+            &format!(
+                "mod_wsgi (pid={}): Application groups {:?} share one Python interpreter in this process: \
+                 mod_wsgi-rs does not isolate application groups in sub-interpreters yet. \
+                 Use 'WSGIApplicationGroup %{{GLOBAL}}' to silence this, or separate daemon process groups.",
+                std::process::id(),
+                seen.iter().collect::<Vec<_>>()
+            ),
+        );
+    }
+}
+
+fn thread_counters() -> (u64, u64) {
+    use std::cell::Cell;
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: Cell<u64> = const { Cell::new(0) };
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+    let id = ID.with(|c| {
+        if c.get() == 0 {
+            c.set(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        }
+        c.get()
+    });
+    let n = COUNT.with(|c| {
+        let n = c.get();
+        c.set(n + 1);
+        n
+    });
+    (id, n)
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_prefixes() {
+        assert_eq!(alias_matches(b"/myapp", b"/myapp"), Some(6));
+        assert_eq!(alias_matches(b"/myapp/x/y", b"/myapp"), Some(6));
+        assert_eq!(alias_matches(b"/myappx", b"/myapp"), None);
+        assert_eq!(alias_matches(b"//myapp//x", b"/myapp"), Some(7));
+        assert_eq!(alias_matches(b"/", b"/"), Some(1));
+        assert_eq!(alias_matches(b"/anything", b"/"), Some(1));
+        assert_eq!(alias_matches(b"/other", b"/myapp"), None);
+    }
+
+    #[test]
+    fn targets() {
+        let a = ScriptAlias {
+            location: "/".into(),
+            path: "/srv/app.wsgi".into(),
+            ..Default::default()
+        };
+        let uri = b"/foo/bar";
+        let n = alias_matches(uri, b"/").unwrap();
+        assert_eq!(prefix_target(&a, uri, n), b"/srv/app.wsgi/foo/bar");
+        let a = ScriptAlias {
+            location: "/myapp".into(),
+            path: "/srv/app.wsgi".into(),
+            ..Default::default()
+        };
+        assert_eq!(prefix_target(&a, b"/myapp/x", 6), b"/srv/app.wsgi/x");
+        assert_eq!(prefix_target(&a, b"/myapp", 6), b"/srv/app.wsgi");
+        assert_eq!(
+            regex_target("/srv/$1.wsgi", b"/abc/def", &[(0, 4), (1, 4)]),
+            b"/srv/abc.wsgi"
+        );
+    }
+}

@@ -1,0 +1,146 @@
+//! Embedded mode's side of the io seam: Apache's request behind the
+//! [`BodySource`], [`ResponseSink`] and [`RequestLog`] traits.
+//!
+//! These hold a raw `request_rec` pointer because the WSGI objects that own
+//! them are Python objects (no lifetimes). They are only used on the
+//! request's own thread while the handler runs; the handler takes them back
+//! (and marks the log dead) before it returns.
+
+use super::log::{self, Level};
+use super::{Request, sys};
+use crate::wsgi::{BodySource, LogLevel, RequestLog, ResponseHead, ResponseSink};
+use std::ffi::CString;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Clone, Copy)]
+struct RequestPtr(*mut sys::request_rec);
+// SAFETY: the pointer is only dereferenced on the thread running the
+// handler, while the request is live (see the module comment); Send is
+// needed because the GIL is released around the calls that use it.
+unsafe impl Send for RequestPtr {}
+unsafe impl Sync for RequestPtr {}
+
+impl RequestPtr {
+    fn get(&self) -> &Request {
+        // SAFETY: see the module comment: the handler outlives every use.
+        unsafe { Request::from_ptr(self.0) }
+    }
+}
+
+pub(crate) struct ApacheBody(RequestPtr);
+
+impl ApacheBody {
+    pub(crate) fn new(r: &Request) -> ApacheBody {
+        ApacheBody(RequestPtr(r.as_ptr()))
+    }
+}
+
+impl BodySource for ApacheBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.get().get_client_block(buf)
+    }
+}
+
+pub(crate) struct ApacheSink(RequestPtr);
+
+impl ApacheSink {
+    pub(crate) fn new(r: &Request) -> ApacheSink {
+        ApacheSink(RequestPtr(r.as_ptr()))
+    }
+}
+
+fn cstring(s: &str) -> CString {
+    // Header text was validated (no NUL, CR or LF) by start_response.
+    CString::new(s).unwrap_or_default()
+}
+
+/// Latin-1 text as the bytes that go on the wire.
+fn latin1_bytes(s: &str) -> Vec<u8> {
+    s.chars().map(|c| c as u32 as u8).collect()
+}
+
+impl ResponseSink for ApacheSink {
+    fn start(&mut self, head: &ResponseHead) -> io::Result<()> {
+        let r = self.0.get();
+        r.set_status(head.status as i32, head.status_line.as_bytes());
+        let out = r.headers_out();
+        for (name, value) in &head.headers {
+            let v = latin1_bytes(value);
+            if name.eq_ignore_ascii_case("content-type") {
+                r.set_content_type(&v);
+            } else if name.eq_ignore_ascii_case("content-length") {
+                if let Ok(n) = value.trim().parse::<i64>() {
+                    r.set_content_length(n);
+                }
+            } else {
+                let v = CString::new(v).unwrap_or_default();
+                out.add(&cstring(name), &v);
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.0.get().write(data)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.get().flush()
+    }
+
+    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
+        // SAFETY: fd belongs to a Python file object that the response loop
+        // keeps alive (and open) for the duration of this call.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        self.0.get().send_file(fd, offset as i64, len as i64)
+    }
+}
+
+fn level(l: LogLevel) -> Level {
+    match l {
+        LogLevel::Error => Level::Error,
+        LogLevel::Warning => Level::Warning,
+        LogLevel::Info => Level::Info,
+        LogLevel::Debug => Level::Debug,
+    }
+}
+
+/// `wsgi.errors`: the request's log while it lives, the server's after.
+pub(crate) struct ApacheRequestLog {
+    r: RequestPtr,
+    live: AtomicBool,
+}
+
+impl ApacheRequestLog {
+    pub(crate) fn new(r: &Request) -> ApacheRequestLog {
+        ApacheRequestLog {
+            r: RequestPtr(r.as_ptr()),
+            live: AtomicBool::new(true),
+        }
+    }
+
+    pub(crate) fn end(&self) {
+        self.live.store(false, Ordering::Release);
+    }
+}
+
+impl RequestLog for ApacheRequestLog {
+    fn log(&self, l: LogLevel, msg: &str) {
+        if self.live.load(Ordering::Acquire) {
+            log::request(self.r.get(), level(l), msg);
+        } else {
+            log::server(None, level(l), msg);
+        }
+    }
+}
+
+/// `sys.stdout` / `sys.stderr`: the request this thread serves, if any,
+/// else the main server's log.
+pub(crate) struct ProcessLog;
+
+impl RequestLog for ProcessLog {
+    fn log(&self, l: LogLevel, msg: &str) {
+        log::current(level(l), msg);
+    }
+}

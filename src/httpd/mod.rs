@@ -1,0 +1,52 @@
+//! The only code that sees bindgen output. Everything here is a small
+//! wrapper that borrows from the request, pool or server it came from;
+//! the rest of the crate never touches a raw httpd pointer except through
+//! these types.
+
+pub(crate) mod sys;
+
+pub(crate) mod cmd;
+pub(crate) mod io;
+pub(crate) mod log;
+pub(crate) mod pool;
+pub(crate) mod request;
+pub(crate) mod server;
+pub(crate) mod table;
+
+pub(crate) use pool::Pool;
+pub(crate) use request::Request;
+pub(crate) use server::Server;
+pub(crate) use table::Table;
+
+use std::os::raw::c_int;
+
+/// Handler return codes, cast once: bindgen gives `OK` as u32 and
+/// `DECLINED` as i32.
+pub(crate) const OK: c_int = sys::OK as c_int;
+pub(crate) const DECLINED: c_int = sys::DECLINED;
+pub(crate) const DONE: c_int = sys::DONE;
+
+/// `ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG`: true in
+/// the first, throw-away pass of post_config at start-up.
+pub(crate) fn is_pre_config_pass() -> bool {
+    // SAFETY: ap_state_query only reads httpd's global state.
+    unsafe {
+        sys::ap_state_query(sys::AP_SQ_MAIN_STATE as c_int)
+            == sys::AP_SQ_MS_CREATE_PRE_CONFIG as c_int
+    }
+}
+
+/// The MPM's threads per child (`ap_mpm_query(AP_MPMQ_MAX_THREADS)`).
+pub(crate) fn mpm_threads() -> i32 {
+    let mut v: c_int = 0;
+    // SAFETY: ap_mpm_query writes one int.
+    unsafe { sys::ap_mpm_query(sys::AP_MPMQ_MAX_THREADS as c_int, &mut v) };
+    v
+}
+
+/// `ap_unixd_config.user_id`: the uid Apache's children run as.
+pub(crate) fn child_uid() -> u32 {
+    // SAFETY: ap_unixd_config is set up by mod_unixd before post_config and
+    // only read here.
+    unsafe { sys::ap_unixd_config.user_id }
+}

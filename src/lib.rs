@@ -1,0 +1,25 @@
+//! mod_wsgi-rs: Apache httpd's mod_wsgi, rebuilt in Rust.
+//!
+//! The layers, outermost first, and the rules between them:
+//!
+//! - [`module`]: Apache's face. The `wsgi_module` record, the directive
+//!   table, and `extern "C"` trampolines that catch panics. Calls inward.
+//! - `httpd`: the only code that sees bindgen output; small wrappers that
+//!   borrow from the request or pool they came from.
+//! - [`config`]: pure Rust. Directive parsing, per-server and per-directory
+//!   configuration, merging. Never calls into Apache.
+//! - [`wsgi`]: PEP 3333 over io traits (`BodySource`, `ResponseSink`), so one
+//!   implementation serves embedded mode, daemon mode and tests.
+//! - [`python`]: the interpreter's lifecycle, script loading and reloading,
+//!   the `mod_wsgi` Python module, log streams.
+//!
+//! Unsafe code lives only in `httpd/`, `module.rs`, `python/init.rs` and
+//! `python/interp.rs` (and later `daemon/sys.rs`).
+
+#[path = "config_tmp.rs"]
+pub mod config;
+mod handler;
+mod httpd;
+pub mod module;
+pub mod python;
+pub mod wsgi;

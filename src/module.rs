@@ -1,0 +1,348 @@
+//! Apache's face: the `wsgi_module` record, the directive table built from
+//! [`crate::config::DIRECTIVES`], and the `extern "C"` trampolines for every
+//! hook. Each trampoline catches panics (one unwinding across FFI would
+//! abort the Apache child) and turns errors into Apache's own channels.
+
+use crate::config::{self, Apply, ConfigError, DirConfig, DirectiveSpec, Merge, ServerConfig};
+use crate::httpd::cmd::CmdParms;
+use crate::httpd::log::{self, Level};
+use crate::httpd::{Pool, Request, Server, sys};
+use std::ffi::{CStr, c_void};
+use std::os::raw::{c_char, c_int};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Number of directives, known at compile time so the command table can be
+/// a static that httpd reads when LoadModule runs (before register_hooks).
+const NDIRECTIVES: usize = config::DIRECTIVES.len();
+
+#[repr(transparent)]
+struct CommandTable([sys::command_rec; NDIRECTIVES + 1]);
+// SAFETY: the table is immutable after construction and holds only pointers
+// to 'static data (names, help strings, directive specs).
+unsafe impl Sync for CommandTable {}
+
+const fn build_commands() -> CommandTable {
+    // SAFETY: command_rec is plain old data; all-zero is httpd's terminator.
+    let mut table: [sys::command_rec; NDIRECTIVES + 1] = unsafe { std::mem::zeroed() };
+    let mut i = 0;
+    while i < NDIRECTIVES {
+        let spec: &'static DirectiveSpec = &config::DIRECTIVES[i];
+        table[i] = sys::command_rec {
+            name: spec.name.as_ptr(),
+            func: sys::cmd_func {
+                raw_args: Some(cmd_raw_args),
+            },
+            cmd_data: spec as *const DirectiveSpec as *mut c_void,
+            req_override: spec.req_override as c_int,
+            args_how: sys::cmd_how_RAW_ARGS,
+            errmsg: spec.help.as_ptr(),
+        };
+        i += 1;
+    }
+    CommandTable(table)
+}
+
+static COMMANDS: CommandTable = build_commands();
+
+/// The module record. httpd writes into it (module_index, next, ...), hence
+/// `static mut`; its name is `mod_wsgi.c` so that `<IfModule mod_wsgi.c>`
+/// and `LogLevel wsgi:debug` behave as with the C module.
+#[unsafe(no_mangle)]
+pub static mut wsgi_module: sys::module = sys::module {
+    version: sys::MODULE_MAGIC_NUMBER_MAJOR as c_int,
+    minor_version: sys::MODULE_MAGIC_NUMBER_MINOR as c_int,
+    module_index: -1,
+    name: c"mod_wsgi.c".as_ptr(),
+    dynamic_load_handle: std::ptr::null_mut(),
+    next: std::ptr::null_mut(),
+    magic: sys::MODULE_MAGIC_COOKIE as std::os::raw::c_ulong,
+    rewrite_args: None,
+    create_dir_config: Some(create_dir_config),
+    merge_dir_config: Some(merge_dir_config),
+    create_server_config: Some(create_server_config),
+    merge_server_config: Some(merge_server_config),
+    cmds: &COMMANDS.0 as *const sys::command_rec,
+    register_hooks: Some(register_hooks),
+    flags: 0,
+};
+
+pub(crate) fn module_ptr() -> *const sys::module {
+    &raw const wsgi_module
+}
+
+pub(crate) fn module_index() -> c_int {
+    // SAFETY: httpd sets module_index once at LoadModule; reading an int.
+    unsafe { (*module_ptr()).module_index }
+}
+
+/// The module's per-server configuration for `s`.
+pub(crate) fn server_config(s: &Server) -> &ServerConfig {
+    // SAFETY: create/merge_server_config store a ServerConfig for every server.
+    unsafe { &*(s.module_config() as *const ServerConfig) }
+}
+
+fn server_config_mut(s: &Server) -> &mut ServerConfig {
+    // SAFETY: only called while httpd reads the configuration, which is
+    // single-threaded; the value lives in pconf.
+    unsafe { &mut *(s.module_config() as *mut ServerConfig) }
+}
+
+/// The module's merged per-directory configuration for `r`.
+pub(crate) fn dir_config(r: &Request) -> &DirConfig {
+    // SAFETY: create/merge_dir_config store a DirConfig in every vector.
+    unsafe { &*(r.dir_config() as *const DirConfig) }
+}
+
+fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = e
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| e.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            log::current(
+                Level::Crit,
+                &format!(
+                    "mod_wsgi (pid={}): internal error in {what}: {msg}",
+                    std::process::id()
+                ),
+            );
+            fallback
+        }
+    }
+}
+
+// ---------------------------------------------------------------- config
+
+unsafe extern "C" fn create_server_config(
+    p: *mut sys::apr_pool_t,
+    _s: *mut sys::server_rec,
+) -> *mut c_void {
+    // SAFETY: httpd passes pconf, live for this configuration generation.
+    let pool = unsafe { Pool::from_ptr(p) };
+    pool.give(ServerConfig::default()) as *mut c_void
+}
+
+unsafe extern "C" fn merge_server_config(
+    p: *mut sys::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    // SAFETY: both were made by create_server_config/merge_server_config.
+    let (pool, base, add) = unsafe {
+        (
+            Pool::from_ptr(p),
+            &*(base as *const ServerConfig),
+            &*(add as *const ServerConfig),
+        )
+    };
+    pool.give(ServerConfig::merge(base, add)) as *mut c_void
+}
+
+unsafe extern "C" fn create_dir_config(p: *mut sys::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
+    // SAFETY: as create_server_config.
+    let pool = unsafe { Pool::from_ptr(p) };
+    pool.give(DirConfig::default()) as *mut c_void
+}
+
+unsafe extern "C" fn merge_dir_config(
+    p: *mut sys::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    // SAFETY: both were made by create_dir_config/merge_dir_config. The
+    // result goes in p, which may be a request pool: dropped with it.
+    let (pool, base, add) = unsafe {
+        (
+            Pool::from_ptr(p),
+            &*(base as *const DirConfig),
+            &*(add as *const DirConfig),
+        )
+    };
+    pool.give(DirConfig::merge(base, add)) as *mut c_void
+}
+
+/// The one trampoline behind every directive: tokenises the arguments like
+/// httpd does, checks the context, and runs the pure parser.
+unsafe extern "C" fn cmd_raw_args(
+    cmd: *mut sys::cmd_parms,
+    mconfig: *mut c_void,
+    args: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd calls directive handlers with live cmd_parms.
+    let cmd = unsafe { CmdParms::from_ptr(cmd) };
+    let result = guard("directive", Err("internal error".to_string()), || {
+        // SAFETY: cmd_data is the &'static DirectiveSpec put in the table.
+        let spec = unsafe { &*(cmd.info() as *const DirectiveSpec) };
+        apply_directive(cmd, spec, mconfig, args)
+    });
+    match result {
+        Ok(()) => std::ptr::null(),
+        Err(msg) => cmd.pool().strdup(msg.as_bytes()),
+    }
+}
+
+fn apply_directive(
+    cmd: &CmdParms,
+    spec: &DirectiveSpec,
+    mconfig: *mut c_void,
+    args: *const c_char,
+) -> Result<(), String> {
+    if spec.global_only {
+        cmd.check_context(sys::GLOBAL_ONLY)?;
+    }
+    if spec.not_in_dir {
+        cmd.check_context(sys::NOT_IN_DIR_LOC_FILE)?;
+    }
+    let tokens = cmd.split_args(args);
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let r: Result<(), ConfigError> = match spec.apply {
+        Apply::Server(f) => {
+            let sc = server_config_mut(cmd.server());
+            let before = sc.script_aliases().len();
+            f(sc, &tokens).and_then(|()| compile_new_regexes(cmd, sc, before))
+        }
+        // SAFETY: for directory-capable directives httpd passes the dir
+        // config of the section being read (or the server's defaults).
+        Apply::Dir(f) => f(unsafe { &mut *(mconfig as *mut DirConfig) }, &tokens),
+        Apply::NotSupported => Err(ConfigError::NotSupported(
+            spec.name.to_string_lossy().into_owned(),
+        )),
+    };
+    r.map_err(|e| e.to_string())
+}
+
+/// WSGIScriptAliasMatch patterns are compiled once, with httpd's own regex
+/// engine, so they behave as AliasMatch's do.
+fn compile_new_regexes(
+    cmd: &CmdParms,
+    sc: &mut ServerConfig,
+    from: usize,
+) -> Result<(), ConfigError> {
+    for alias in sc.script_aliases_mut().iter_mut().skip(from) {
+        if alias.is_regex && alias.compiled.is_none() {
+            let pat = Request::owned_cstring(alias.location.as_bytes());
+            // SAFETY: ap_pregcomp allocates the regex in pconf and registers
+            // its own cleanup.
+            let re = unsafe { sys::ap_pregcomp(cmd.pool().as_ptr(), pat.as_ptr(), 0) };
+            if re.is_null() {
+                return Err(ConfigError::Message(
+                    "Regular expression could not be compiled.".into(),
+                ));
+            }
+            alias.compiled = Some(config::RegexHandle(re as usize));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- hooks
+
+unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
+    /// A NULL-terminated list of module names, as the hook API takes them.
+    struct Names<const N: usize>([*const c_char; N]);
+    // SAFETY: pointers to static C strings, never written.
+    unsafe impl<const N: usize> Sync for Names<N> {}
+    // WSGIScriptAlias runs after mod_alias (an Alias for /static wins, as
+    // with mod_wsgi) and before mod_userdir/mod_vhost_alias.
+    static PRED_TRANSLATE: Names<2> = Names([c"mod_alias.c".as_ptr(), std::ptr::null()]);
+    static SUCC_TRANSLATE: Names<3> = Names([
+        c"mod_userdir.c".as_ptr(),
+        c"mod_vhost_alias.c".as_ptr(),
+        std::ptr::null(),
+    ]);
+    // SAFETY: registering hooks with static name lists, as httpd expects
+    // during register_hooks.
+    unsafe {
+        sys::ap_hook_post_config(
+            Some(hook_post_config),
+            std::ptr::null(),
+            std::ptr::null(),
+            sys::APR_HOOK_MIDDLE as c_int,
+        );
+        sys::ap_hook_child_init(
+            Some(hook_child_init),
+            std::ptr::null(),
+            std::ptr::null(),
+            sys::APR_HOOK_MIDDLE as c_int,
+        );
+        sys::ap_hook_translate_name(
+            Some(hook_translate_name),
+            PRED_TRANSLATE.0.as_ptr(),
+            SUCC_TRANSLATE.0.as_ptr(),
+            sys::APR_HOOK_MIDDLE as c_int,
+        );
+        sys::ap_hook_handler(
+            Some(hook_handler),
+            std::ptr::null(),
+            std::ptr::null(),
+            sys::APR_HOOK_MIDDLE as c_int,
+        );
+    }
+}
+
+unsafe extern "C" fn hook_post_config(
+    _pconf: *mut sys::apr_pool_t,
+    _plog: *mut sys::apr_pool_t,
+    _ptemp: *mut sys::apr_pool_t,
+    s: *mut sys::server_rec,
+) -> c_int {
+    guard("post_config", crate::httpd::OK, || {
+        log::install_logger();
+        if crate::httpd::is_pre_config_pass() {
+            return crate::httpd::OK;
+        }
+        // SAFETY: s is the main server, live for this generation.
+        let s = unsafe { Server::from_ptr(s) };
+        crate::handler::post_config(s);
+        crate::httpd::OK
+    })
+}
+
+unsafe extern "C" fn hook_child_init(p: *mut sys::apr_pool_t, s: *mut sys::server_rec) {
+    guard("child_init", (), || {
+        log::install_logger();
+        // SAFETY: pchild and the main server are live for the child's life.
+        let (pool, s) = unsafe { (Pool::from_ptr(p), Server::from_ptr(s)) };
+        crate::handler::child_init(pool, s);
+    })
+}
+
+unsafe extern "C" fn hook_translate_name(r: *mut sys::request_rec) -> c_int {
+    // SAFETY: Apache calls request hooks with a live request_rec whose pool
+    // outlives this call.
+    let r = unsafe { Request::from_ptr(r) };
+    guard("translate_name", crate::httpd::DECLINED, || {
+        crate::handler::translate_name(r)
+    })
+}
+
+unsafe extern "C" fn hook_handler(r: *mut sys::request_rec) -> c_int {
+    // SAFETY: as hook_translate_name.
+    let r = unsafe { Request::from_ptr(r) };
+    guard("handler", sys::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+        crate::handler::handler(r)
+    })
+}
+
+/// Request-time helpers that need the module record.
+pub(crate) fn regex_match(
+    handle: config::RegexHandle,
+    subject: &CStr,
+) -> Option<Vec<(usize, usize)>> {
+    let re = handle.0 as *mut sys::ap_regex_t;
+    let mut m: [sys::ap_regmatch_t; 10] = Default::default();
+    // SAFETY: re came from ap_pregcomp in pconf, still live.
+    let rc = unsafe { sys::ap_regexec(re, subject.as_ptr(), m.len(), m.as_mut_ptr(), 0) };
+    if rc != 0 {
+        return None;
+    }
+    Some(
+        m.iter()
+            .take_while(|x| x.rm_so >= 0)
+            .map(|x| (x.rm_so as usize, x.rm_eo as usize))
+            .collect(),
+    )
+}

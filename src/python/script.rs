@@ -1,0 +1,114 @@
+//! Loading WSGI script files as modules named `_mod_wsgi_<md5 of path>`,
+//! and reloading them when the file changes (`WSGIScriptReloading On`).
+#![forbid(unsafe_code)]
+
+use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
+use pyo3::types::{PyDict, PyModule};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+struct Entry {
+    module: Py<PyModule>,
+    mtime: i64,
+}
+
+/// Loaded scripts of one interpreter. Loading holds the lock (taken with
+/// the GIL released, so a thread waiting for it never blocks the one
+/// importing), so two threads never execute the same script at once.
+#[derive(Default)]
+pub struct Scripts {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+/// Why a script could not provide an application.
+pub enum LoadError {
+    /// The script raised while executing: log the traceback.
+    Exec(PyErr),
+    /// The script ran but has no such callable.
+    NoCallable,
+}
+
+pub fn module_name(py: Python<'_>, path: &str) -> PyResult<String> {
+    let hashlib = py.import("hashlib")?;
+    let h = hashlib.call_method1("md5", (path.as_bytes(),))?;
+    let hex: String = h.call_method0("hexdigest")?.extract()?;
+    Ok(format!("_mod_wsgi_{hex}"))
+}
+
+impl Scripts {
+    /// The application object `callable` of script `path`, (re)loading the
+    /// script when it is not loaded yet or, with `reload`, when its mtime
+    /// (as Apache stat'ed it, µs) differs from the loaded one.
+    pub fn application<'py>(
+        &self,
+        py: Python<'py>,
+        path: &str,
+        mtime: i64,
+        reload: bool,
+        callable: &str,
+        on_load: &dyn Fn(&str),
+    ) -> Result<Bound<'py, PyAny>, LoadError> {
+        let mut entries = self
+            .entries
+            .lock_py_attached(py)
+            .unwrap_or_else(|e| e.into_inner());
+        let fresh = match entries.get(path) {
+            Some(e) if !reload || e.mtime == mtime => None,
+            _ => Some(()),
+        };
+        let module = if fresh.is_some() {
+            on_load(path);
+            let m = exec_script(py, path, mtime).map_err(LoadError::Exec)?;
+            entries.insert(
+                path.to_string(),
+                Entry {
+                    module: m.clone().unbind(),
+                    mtime,
+                },
+            );
+            m
+        } else {
+            entries[path].module.bind(py).clone()
+        };
+        drop(entries);
+        let dict = module.dict();
+        match dict.get_item(callable) {
+            Ok(Some(app)) => Ok(app),
+            Ok(None) => Err(LoadError::NoCallable),
+            Err(e) => Err(LoadError::Exec(e)),
+        }
+    }
+}
+
+/// Executes the script file as a fresh module, registered in sys.modules
+/// under its mod_wsgi name while it runs (so it can import itself and
+/// pickle classes defined in it) and removed again if it fails.
+fn exec_script<'py>(py: Python<'py>, path: &str, mtime: i64) -> PyResult<Bound<'py, PyModule>> {
+    let name = module_name(py, path)?;
+    let source = std::fs::read(path)
+        .map_err(|e| pyo3::exceptions::PyIOError::new_err(format!("{e}: '{path}'")))?;
+    let builtins = py.import("builtins")?;
+    let code = builtins
+        .getattr("compile")?
+        .call1((source, path, "exec", 0, true))?;
+    let module = PyModule::new(py, &name)?;
+    module.setattr("__file__", path)?;
+    module.setattr("__mtime__", mtime)?;
+    let modules = py
+        .import("sys")?
+        .getattr("modules")?
+        .cast_into::<PyDict>()?;
+    modules.set_item(&name, &module)?;
+    let globals = module.dict();
+    globals.set_item("__builtins__", builtins)?;
+    if let Err(e) = py
+        .import("builtins")?
+        .getattr("exec")?
+        .call1((code, globals))
+    {
+        let _ = modules.del_item(&name);
+        return Err(e);
+    }
+    Ok(module)
+}

@@ -1,0 +1,54 @@
+//! PEP 3333 over io traits.
+//!
+//! One implementation serves embedded mode (Apache's request behind the
+//! traits), daemon mode (a socket behind them) and tests. Everything that
+//! blocks (reading the body, writing the response, logging) runs with the
+//! GIL released.
+#![forbid(unsafe_code)]
+
+pub mod environ;
+pub mod errors;
+pub mod input;
+pub mod response;
+pub mod validate;
+
+use std::io;
+
+/// Where the request body comes from.
+pub trait BodySource: Send {
+    /// Reads up to `buf.len()` bytes; `Ok(0)` at the end of the body.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+}
+
+/// Status and headers as the application gave them, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseHead {
+    pub status: u16,
+    /// The whole status line, e.g. `200 OK`.
+    pub status_line: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Where the response goes.
+pub trait ResponseSink: Send {
+    fn start(&mut self, head: &ResponseHead) -> io::Result<()>;
+    fn write(&mut self, data: &[u8]) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+    /// Sends `len` bytes of the open file `fd` from `offset`. `fd` is
+    /// borrowed from a Python file object for the duration of the call.
+    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+/// The error log as the request sees it: tagged with the client and sent
+/// to its VirtualHost's ErrorLog while the request lives.
+pub trait RequestLog: Send + Sync {
+    fn log(&self, level: LogLevel, msg: &str);
+}

@@ -1,0 +1,463 @@
+//! `start_response`, `write()`, `wsgi.file_wrapper` and the loop that
+//! drives an application's response to the [`ResponseSink`].
+//!
+//! Headers are validated when the application calls `start_response` (so
+//! the exception points at its code) and sent with the first non-empty
+//! body block, as PEP 3333 says. Output past a declared Content-Length is
+//! dropped. The iterable's `close()` is always called.
+#![forbid(unsafe_code)]
+
+use super::{LogLevel, RequestLog, ResponseHead, ResponseSink, validate};
+use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use std::sync::{Arc, Mutex};
+
+pub struct State {
+    sink: Option<Box<dyn ResponseSink>>,
+    pending: Option<ResponseHead>,
+    headers_sent: bool,
+    content_length: Option<u64>,
+    written: u64,
+    header_only: bool,
+    /// Set when writing to the client failed: the rest is discarded.
+    client_gone: bool,
+}
+
+pub type Shared = Arc<Mutex<State>>;
+
+impl State {
+    pub fn new(sink: Box<dyn ResponseSink>, header_only: bool) -> Shared {
+        Arc::new(Mutex::new(State {
+            sink: Some(sink),
+            pending: None,
+            headers_sent: false,
+            content_length: None,
+            written: 0,
+            header_only,
+            client_gone: false,
+        }))
+    }
+}
+
+fn lock<'a>(py: Python<'_>, s: &'a Shared) -> std::sync::MutexGuard<'a, State> {
+    s.lock_py_attached(py).unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends the pending head if it has not gone out yet.
+fn ensure_started(py: Python<'_>, st: &mut State) -> PyResult<()> {
+    if st.headers_sent {
+        return Ok(());
+    }
+    let Some(head) = st.pending.as_ref() else {
+        return Err(PyRuntimeError::new_err("response has not been started"));
+    };
+    let sink = st
+        .sink
+        .as_mut()
+        .ok_or_else(|| PyIOError::new_err("request has completed"))?;
+    let head = head.clone();
+    st.headers_sent = true;
+    py.detach(|| sink.start(&head))
+        .map_err(|e| PyIOError::new_err(e.to_string()))
+}
+
+/// Writes one block of body. GIL released for the write itself.
+fn write_block(py: Python<'_>, shared: &Shared, data: &[u8]) -> PyResult<()> {
+    let mut st = lock(py, shared);
+    if data.is_empty() {
+        return Ok(());
+    }
+    ensure_started(py, &mut st)?;
+    let mut n = data.len() as u64;
+    if let Some(cl) = st.content_length {
+        n = n.min(cl.saturating_sub(st.written));
+    }
+    st.written += n;
+    if n == 0 || st.header_only || st.client_gone {
+        return Ok(());
+    }
+    let chunk = &data[..n as usize];
+    let sink = st
+        .sink
+        .as_mut()
+        .ok_or_else(|| PyIOError::new_err("request has completed"))?;
+    let r = py.detach(|| sink.write(chunk));
+    if let Err(e) = r {
+        st.client_gone = true;
+        return Err(PyIOError::new_err(e.to_string()));
+    }
+    Ok(())
+}
+
+#[pyclass(module = "mod_wsgi", name = "StartResponse", frozen)]
+pub struct StartResponse {
+    state: Shared,
+}
+
+#[pyclass(module = "mod_wsgi", name = "Write", frozen)]
+pub struct Write {
+    state: Shared,
+}
+
+#[pymethods]
+impl Write {
+    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let b = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "byte string value expected, value of type {} found",
+                data.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        write_block(py, &self.state, b.as_bytes())?;
+        // write() is for legacy streaming code: push each block out now.
+        let mut st = lock(py, &self.state);
+        if let Some(sink) = st.sink.as_mut() {
+            let _ = py.detach(|| sink.flush());
+        }
+        Ok(())
+    }
+}
+
+fn type_name(o: &Bound<'_, PyAny>) -> String {
+    o.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()
+}
+
+fn to_str(o: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    match o.cast::<PyString>() {
+        Ok(s) => Ok(s.to_cow()?.into_owned()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "expected unicode object for {what}, value of type {} found",
+            type_name(o)
+        ))),
+    }
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, response_headers, exc_info=None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        status: &Bound<'_, PyAny>,
+        response_headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Write> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        {
+            let st = lock(py, &self.state);
+            if let Some(exc) = exc_info {
+                if st.headers_sent {
+                    // PEP 3333: too late to change the response; re-raise.
+                    drop(st);
+                    let t = exc.cast::<PyTuple>()?;
+                    let value = t.get_item(1)?;
+                    let tb = t.get_item(2)?;
+                    let err = PyErr::from_value(value);
+                    if !tb.is_none() {
+                        err.set_traceback(py, Some(tb.cast_into()?));
+                    }
+                    return Err(err);
+                }
+            } else if st.pending.is_some() {
+                return Err(PyRuntimeError::new_err("headers have already been sent"));
+            }
+        }
+        let status = to_str(status, "status")?;
+        let code = validate::status_code(&status).map_err(PyValueError::new_err)?;
+        let list = response_headers.cast::<PyList>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "response headers must be a list, not {}",
+                type_name(response_headers)
+            ))
+        })?;
+        let mut headers = Vec::with_capacity(list.len());
+        let mut content_length = None;
+        for item in list.iter() {
+            let t = item.cast::<PyTuple>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "list of tuple values expected, value of type {} found",
+                    type_name(&item)
+                ))
+            })?;
+            if t.len() != 2 {
+                return Err(PyValueError::new_err(format!(
+                    "tuple of length 2 expected, length is {}",
+                    t.len()
+                )));
+            }
+            let name = to_str(&t.get_item(0)?, "header name")?;
+            let value = to_str(&t.get_item(1)?, "header value")?;
+            validate::header(&name, &value).map_err(PyValueError::new_err)?;
+            if name.eq_ignore_ascii_case("content-length") {
+                let v = value.trim();
+                let n: u64 = v.parse().map_err(|_| {
+                    PyValueError::new_err(format!(
+                        "invalid value for Content-Length header: '{value}'"
+                    ))
+                })?;
+                content_length = Some(n);
+            }
+            headers.push((name, value));
+        }
+        let mut st = lock(py, &self.state);
+        st.pending = Some(ResponseHead {
+            status: code,
+            status_line: status,
+            headers,
+        });
+        st.content_length = content_length;
+        Ok(Write {
+            state: self.state.clone(),
+        })
+    }
+}
+
+/// `wsgi.file_wrapper`: iterates a file in blocks; when it is returned
+/// as the response and wraps a real file, the file is sent by Apache
+/// itself (sendfile where enabled) instead of being read into Python.
+#[pyclass(module = "mod_wsgi", name = "FileWrapper", frozen)]
+pub struct FileWrapper {
+    filelike: Py<PyAny>,
+    blksize: isize,
+}
+
+#[pymethods]
+impl FileWrapper {
+    #[new]
+    #[pyo3(signature = (filelike, blksize=8192))]
+    fn new(filelike: Py<PyAny>, blksize: isize) -> Self {
+        FileWrapper { filelike, blksize }
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let data = self
+            .filelike
+            .bind(py)
+            .call_method1("read", (self.blksize,))?;
+        if data.len().unwrap_or(0) == 0 {
+            Ok(None)
+        } else {
+            Ok(Some(data))
+        }
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let f = self.filelike.bind(py);
+        if f.hasattr("close")? {
+            f.call_method0("close")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a request ended, for the caller to turn into an HTTP status.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// The response went out (possibly cut short by the client leaving).
+    Complete,
+    /// The application failed before any header was sent: answer 500.
+    FailedBeforeHeaders,
+    /// The application failed after the headers went out: the response is
+    /// truncated and the connection must not be reused.
+    FailedAfterHeaders,
+}
+
+/// Logs a Python exception the way mod_wsgi does: a first line naming the
+/// script, then the traceback, one log record per line.
+pub fn log_exception(py: Python<'_>, log: &dyn RequestLog, err: &PyErr, first_line: &str) {
+    let mut lines = vec![first_line.to_string()];
+    let formatted = (|| -> PyResult<Vec<String>> {
+        let tb = py.import("traceback")?;
+        let list = tb.call_method1(
+            "format_exception",
+            (err.get_type(py), err.value(py), err.traceback(py)),
+        )?;
+        let mut out = Vec::new();
+        for chunk in list.try_iter()? {
+            let s: String = chunk?.extract()?;
+            out.extend(s.lines().map(str::to_string));
+        }
+        Ok(out)
+    })();
+    match formatted {
+        Ok(l) => lines.extend(l),
+        Err(_) => lines.push(format!("{}", err)),
+    }
+    py.detach(|| {
+        for l in &lines {
+            log.log(LogLevel::Error, l);
+        }
+    });
+}
+
+/// Runs `app(environ, start_response)` and sends what it returns.
+pub fn run(
+    py: Python<'_>,
+    app: &Bound<'_, PyAny>,
+    environ: &Bound<'_, PyAny>,
+    state: &Shared,
+    log: &dyn RequestLog,
+    script: &str,
+) -> Outcome {
+    let sr = match Bound::new(
+        py,
+        StartResponse {
+            state: state.clone(),
+        },
+    ) {
+        Ok(s) => s,
+        Err(_) => return Outcome::FailedBeforeHeaders,
+    };
+    let pid = std::process::id();
+    let fail = |py: Python<'_>, e: &PyErr| {
+        log_exception(
+            py,
+            log,
+            e,
+            &format!("mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{script}'."),
+        );
+        if lock(py, state).headers_sent {
+            Outcome::FailedAfterHeaders
+        } else {
+            Outcome::FailedBeforeHeaders
+        }
+    };
+    let result = match app.call1((environ, sr)) {
+        Ok(r) => r,
+        Err(e) => return fail(py, &e),
+    };
+    let mut outcome = match pump(py, &result, state) {
+        Ok(()) => Outcome::Complete,
+        Err(e) => {
+            if lock(py, state).client_gone {
+                // The client went away: mod_wsgi logs this at debug-ish level
+                // as an IOError; it is not the application's fault.
+                log.log(
+                    LogLevel::Info,
+                    &format!("mod_wsgi (pid={pid}): Failed to write response data: {e}."),
+                );
+                Outcome::Complete
+            } else {
+                fail(py, &e)
+            }
+        }
+    };
+    // close() is always called, whatever happened above.
+    if let Ok(true) = result.hasattr("close")
+        && let Err(e) = result.call_method0("close")
+    {
+        outcome = fail(py, &e);
+    }
+    if outcome == Outcome::Complete {
+        let mut st = lock(py, state);
+        if let Err(e) = ensure_started(py, &mut st) {
+            drop(st);
+            return fail(py, &e);
+        }
+        if let Some(cl) = st.content_length
+            && st.written < cl
+            && !st.header_only
+            && !st.client_gone
+        {
+            log.log(
+                LogLevel::Debug,
+                &format!("mod_wsgi (pid={pid}): Response content shorter than Content-Length ({} < {cl}).", st.written),
+            );
+        }
+    }
+    outcome
+}
+
+/// Finishes with the sink: no object the application kept can reach the
+/// request after this.
+pub fn finish(py: Python<'_>, state: &Shared) -> Option<Box<dyn ResponseSink>> {
+    lock(py, state).sink.take()
+}
+
+fn pump(py: Python<'_>, result: &Bound<'_, PyAny>, state: &Shared) -> PyResult<()> {
+    // A list or tuple is the common case: no iterator protocol needed.
+    if let Ok(list) = result.cast::<PyList>() {
+        for item in list.iter() {
+            write_item(py, &item, state)?;
+        }
+        return Ok(());
+    }
+    if let Ok(t) = result.cast_exact::<PyTuple>() {
+        for item in t.iter() {
+            write_item(py, &item, state)?;
+        }
+        return Ok(());
+    }
+    if let Ok(fw) = result.cast::<FileWrapper>()
+        && send_wrapped_file(py, fw.get(), state)?
+    {
+        return Ok(());
+    }
+    for item in result.try_iter()? {
+        write_item(py, &item?, state)?;
+    }
+    Ok(())
+}
+
+fn write_item(py: Python<'_>, item: &Bound<'_, PyAny>, state: &Shared) -> PyResult<()> {
+    match item.cast::<PyBytes>() {
+        Ok(b) => write_block(py, state, b.as_bytes()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "sequence of byte string values expected, value of type {} found",
+            type_name(item)
+        ))),
+    }
+}
+
+/// The sendfile path: only for a real file (has fileno() and is a regular
+/// file). Returns false to fall back to iterating.
+fn send_wrapped_file(py: Python<'_>, fw: &FileWrapper, state: &Shared) -> PyResult<bool> {
+    let f = fw.filelike.bind(py);
+    let Ok(fd) = f.call_method0("fileno").and_then(|v| v.extract::<i32>()) else {
+        return Ok(false);
+    };
+    let os = py.import("os")?;
+    let stat = os.call_method1("fstat", (fd,))?;
+    let mode: u32 = stat.getattr("st_mode")?.extract()?;
+    if mode & 0o170000 != 0o100000 {
+        return Ok(false);
+    }
+    let size: u64 = stat.getattr("st_size")?.extract()?;
+    // Respect the file position the application left (it may have seeked).
+    let offset: u64 = match f.call_method0("tell").and_then(|v| v.extract::<u64>()) {
+        Ok(o) => o,
+        Err(_) => 0,
+    };
+    let mut st = lock(py, state);
+    ensure_started(py, &mut st)?;
+    let mut len = size.saturating_sub(offset);
+    if let Some(cl) = st.content_length {
+        len = len.min(cl.saturating_sub(st.written));
+    }
+    st.written += len;
+    if len == 0 || st.header_only {
+        return Ok(true);
+    }
+    let sink = st
+        .sink
+        .as_mut()
+        .ok_or_else(|| PyIOError::new_err("request has completed"))?;
+    let r = py.detach(|| sink.send_file(fd, offset, len));
+    if let Err(e) = r {
+        st.client_gone = true;
+        return Err(PyIOError::new_err(e.to_string()));
+    }
+    Ok(true)
+}
