@@ -41,6 +41,26 @@ static PROCESS: OnceLock<Process> = OnceLock::new();
 // ---------------------------------------------------------------- start-up
 
 pub(crate) fn post_config(s: &Server) {
+    if let Some(g) = crate::module::globals() {
+        for d in g.daemon_processes() {
+            log::server(
+                Some(s),
+                Level::Warning,
+                &format!(
+                    "mod_wsgi (pid={}): WSGIDaemonProcess '{}': daemon mode is not implemented by mod_wsgi-rs yet; \
+                     requests for this process group run in embedded mode, in Apache's child processes and as \
+                     Apache's User, and its options ({}) have no effect.",
+                    std::process::id(),
+                    d.name,
+                    if d.options_given.is_empty() {
+                        "none".to_string()
+                    } else {
+                        d.options_given.join(", ")
+                    }
+                ),
+            );
+        }
+    }
     log::server(
         Some(s),
         Level::Info,
@@ -57,7 +77,10 @@ fn settings(sc: &config::ServerConfig) -> init::Settings {
     init::Settings {
         home: sc.python_home().map(str::to_string),
         optimize: sc.python_optimize(),
-        hash_seed: sc.python_hash_seed().map(|s| s.to_string()),
+        hash_seed: sc.python_hash_seed().map(|s| match s {
+            config::PythonHashSeed::Random => "random".to_string(),
+            config::PythonHashSeed::Value(n) => n.to_string(),
+        }),
         warnings: sc.python_warnings().to_vec(),
         dont_write_bytecode: sc.dont_write_bytecode(),
     }
@@ -361,8 +384,21 @@ pub(crate) fn handler(r: &Request) -> c_int {
             .find(|(n, _)| *n == k)
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     };
-    let script_name = var(b"SCRIPT_NAME").unwrap_or_default();
-    let env_lookup = |k: &str| var(k.as_bytes());
+    let path_info = var(b"PATH_INFO").unwrap_or_default();
+    let script_name = config::group::resource_script_name(
+        &r.uri().to_string_lossy(),
+        &path_info,
+        server_config(server).case_sensitivity(),
+    );
+    // %{ENV:name}: r->notes, then the request's environment, then the process's.
+    let env_lookup = |k: &str| {
+        let ck = Request::owned_cstring(k.as_bytes());
+        r.notes()
+            .get(&ck)
+            .map(|v| v.to_string_lossy().into_owned())
+            .or_else(|| var(k.as_bytes()))
+            .or_else(|| std::env::var(k).ok())
+    };
     let gcx = GroupContext {
         server_hostname: server.hostname(),
         server_port: r.local_port(),
@@ -429,7 +465,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
         request_id: &request_id,
         request_start: r.request_time(),
         script_start: now_micros(),
-        enable_sendfile: false,
+        enable_sendfile: dc.enable_sendfile(),
         multithread: process.multithread,
         multiprocess: true,
         url_scheme,

@@ -16,7 +16,6 @@
 //! Unsafe code lives only in `httpd/`, `module.rs`, `python/init.rs` and
 //! `python/interp.rs` (and later `daemon/sys.rs`).
 
-#[path = "config_tmp.rs"]
 pub mod config;
 mod handler;
 mod httpd;

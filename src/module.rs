@@ -3,7 +3,10 @@
 //! hook. Each trampoline catches panics (one unwinding across FFI would
 //! abort the Apache child) and turns errors into Apache's own channels.
 
-use crate::config::{self, Apply, ConfigError, DirConfig, DirectiveSpec, Merge, ServerConfig};
+use crate::config::{
+    self, Apply, ConfigError, DirConfig, DirectiveSpec, GlobalConfig, GlobalContext, Merge,
+    ServerConfig, ServerScope,
+};
 use crate::httpd::cmd::CmdParms;
 use crate::httpd::log::{self, Level};
 use crate::httpd::{Pool, Request, Server, sys};
@@ -91,6 +94,46 @@ fn server_config_mut(s: &Server) -> &mut ServerConfig {
 pub(crate) fn dir_config(r: &Request) -> &DirConfig {
     // SAFETY: create/merge_dir_config store a DirConfig in every vector.
     unsafe { &*(r.dir_config() as *const DirConfig) }
+}
+
+/// The state shared by one whole configuration read (the daemon process
+/// list, WSGIImportScript): created in pre_config, owned by pconf, and
+/// forgotten by a pconf cleanup, so a restart starts from nothing.
+static GLOBALS: std::sync::atomic::AtomicPtr<GlobalConfig> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+fn globals_mut() -> Option<&'static mut GlobalConfig> {
+    let p = GLOBALS.load(std::sync::atomic::Ordering::Acquire);
+    // SAFETY: p lives in pconf until the cleanup below clears GLOBALS;
+    // configuration is read on one thread.
+    unsafe { p.as_mut() }
+}
+
+/// The configuration read's global state, for hooks after it.
+pub(crate) fn globals() -> Option<&'static GlobalConfig> {
+    globals_mut().map(|g| &*g)
+}
+
+unsafe extern "C" fn hook_pre_config(
+    pconf: *mut sys::apr_pool_t,
+    _plog: *mut sys::apr_pool_t,
+    _ptemp: *mut sys::apr_pool_t,
+) -> c_int {
+    guard("pre_config", crate::httpd::OK, || {
+        // SAFETY: httpd passes pconf, live for this configuration generation.
+        let pool = unsafe { Pool::from_ptr(pconf) };
+        let g = pool.give(GlobalConfig::default());
+        GLOBALS.store(g, std::sync::atomic::Ordering::Release);
+        pool.on_cleanup(Box::new(move || {
+            let _ = GLOBALS.compare_exchange(
+                g,
+                std::ptr::null_mut(),
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+            );
+        }));
+        crate::httpd::OK
+    })
 }
 
 fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
@@ -199,10 +242,23 @@ fn apply_directive(
     let tokens = cmd.split_args(args);
     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
     let r: Result<(), ConfigError> = match spec.apply {
-        Apply::Server(f) => {
-            let sc = server_config_mut(cmd.server());
+        Apply::Server(f) => f(server_config_mut(cmd.server()), &tokens),
+        Apply::Global(f) => {
+            let server = cmd.server();
+            let sc = server_config_mut(server);
             let before = sc.script_aliases().len();
-            f(sc, &tokens).and_then(|()| compile_new_regexes(cmd, sc, before))
+            let globals =
+                globals_mut().ok_or_else(|| "mod_wsgi: configuration state missing".to_string())?;
+            let scope = ServerScope {
+                hostname: (!server.hostname().is_empty()).then(|| server.hostname().to_string()),
+                is_virtual: server.is_virtual(),
+            };
+            let mut cx = GlobalContext {
+                server: sc,
+                globals,
+                scope,
+            };
+            f(&mut cx, &tokens).and_then(|()| compile_new_regexes(cmd, cx.server, before))
         }
         // SAFETY: for directory-capable directives httpd passes the dir
         // config of the section being read (or the server's defaults).
@@ -256,6 +312,12 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
     // SAFETY: registering hooks with static name lists, as httpd expects
     // during register_hooks.
     unsafe {
+        sys::ap_hook_pre_config(
+            Some(hook_pre_config),
+            std::ptr::null(),
+            std::ptr::null(),
+            sys::APR_HOOK_MIDDLE as c_int,
+        );
         sys::ap_hook_post_config(
             Some(hook_post_config),
             std::ptr::null(),

@@ -830,9 +830,7 @@ impl Decoder {
                 byte: type_byte,
             });
         };
-        if let Some(sender) = ty.sender()
-            && sender != peer
-        {
+        if ty.sender().is_some_and(|sender| sender != peer) {
             return Err(ProtocolError::WrongDirection {
                 peer,
                 frame: ty.name(),
@@ -1981,9 +1979,8 @@ mod tests {
     }
 
     fn push(frames: &mut Vec<Owned>, f: Owned) {
-        if let (Some(Owned::Body(prev, prev_flush)), Owned::Body(data, flush)) =
+        if let (Some(Owned::Body(prev, prev_flush @ false)), Owned::Body(data, flush)) =
             (frames.last_mut(), &f)
-            && !*prev_flush
         {
             prev.extend_from_slice(data);
             *prev_flush = *flush;
@@ -2874,7 +2871,7 @@ mod tests {
     impl Read for Trickle {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             self.reads += 1;
-            if self.reads.is_multiple_of(3) {
+            if self.reads % 3 == 0 {
                 return Err(io::ErrorKind::Interrupted.into());
             }
             if self.pos == self.data.len() {
