@@ -17,6 +17,7 @@
 //! `python/interp.rs` (and later `daemon/sys.rs`).
 
 pub mod config;
+pub mod daemon;
 mod handler;
 mod httpd;
 pub mod module;
