@@ -89,6 +89,17 @@ fn settings(sc: &config::ServerConfig) -> init::Settings {
 pub(crate) fn child_init(pchild: &Pool, s: &Server) {
     let sc = server_config(s);
     let pid = std::process::id();
+    if sc.restrict_embedded() {
+        // WSGIRestrictEmbedded On: Apache's children never start Python.
+        let _ = PROCESS.set(Process {
+            failed: Some("embedded mode is disabled by WSGIRestrictEmbedded".into()),
+            scripts: script::Scripts::default(),
+            total_requests: AtomicU64::new(0),
+            groups_seen: Mutex::new(HashSet::new()),
+            multithread: crate::httpd::mpm_threads() > 1,
+        });
+        return;
+    }
     let failed = match init::initialize(&settings(sc)) {
         Ok(()) => init::with_gil(|py| setup_interpreter(py, sc)).err(),
         Err(e) => Some(e),
@@ -113,6 +124,7 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
             &format!("mod_wsgi (pid={pid}): Initializing Python."),
         );
     }
+    let failed_now = failed.clone();
     let _ = PROCESS.set(Process {
         failed,
         scripts: script::Scripts::default(),
@@ -120,6 +132,9 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
         groups_seen: Mutex::new(HashSet::new()),
         multithread: crate::httpd::mpm_threads() > 1,
     });
+    if failed_now.is_none() {
+        import_scripts(s);
+    }
     pchild.on_cleanup(Box::new(|| {
         log::server(
             None,
@@ -131,6 +146,56 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
         );
         init::finalize();
     }));
+}
+
+/// WSGIImportScript (and preloading WSGIScriptAlias entries) for embedded
+/// mode: loaded when the child starts instead of on the first request.
+fn import_scripts(s: &Server) {
+    let Some(g) = crate::module::globals() else {
+        return;
+    };
+    let Some(process) = PROCESS.get() else { return };
+    let pid = std::process::id();
+    for imp in g
+        .import_scripts()
+        .iter()
+        .filter(|i| i.process_group.is_empty())
+    {
+        let mtime = std::fs::metadata(&imp.script)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        init::with_gil(|py| {
+            log::server(
+                Some(s),
+                Level::Info,
+                &format!(
+                    "mod_wsgi (pid={pid}, process='', application='{}'): Loading Python script file '{}'.",
+                    imp.application_group, imp.script
+                ),
+            );
+            // The callable is looked up only to load the module; a script
+            // without `application` is fine for an import script.
+            if let Err(script::LoadError::Exec(e)) =
+                process
+                    .scripts
+                    .application(py, &imp.script, mtime, false, "application", &|_| {})
+            {
+                let log = ProcessLog;
+                response::log_exception(
+                    py,
+                    &log,
+                    &e,
+                    &format!(
+                        "mod_wsgi (pid={pid}): Failed to exec Python script file '{}'.",
+                        imp.script
+                    ),
+                );
+            }
+        });
+    }
 }
 
 /// After Py_Initialize: the log streams, the `mod_wsgi` module, the
@@ -180,6 +245,9 @@ fn setup_interpreter(py: Python<'_>, sc: &config::ServerConfig) -> Result<(), St
                 threads_per_process: crate::httpd::mpm_threads().max(1) as u32,
             },
         )?;
+        if sc.restrict_signal() {
+            restrict_signals(py)?;
+        }
         let site = py.import("site")?;
         for dir in sc.python_path() {
             site.call_method1("addsitedir", (dir,))?;
@@ -187,6 +255,21 @@ fn setup_interpreter(py: Python<'_>, sc: &config::ServerConfig) -> Result<(), St
         Ok(())
     })();
     r.map_err(|e| format!("setting up the interpreter failed: {e}"))
+}
+
+/// WSGIRestrictSignal On: applications may not take over Apache's signals.
+/// `signal.signal()` logs and ignores the registration, as mod_wsgi does.
+fn restrict_signals(py: Python<'_>) -> PyResult<()> {
+    let code = c"
+import signal as _signal, sys as _sys
+_original = _signal.signal
+def _mod_wsgi_signal(signum, handler):
+    _sys.stderr.write('mod_wsgi (pid=%d): Callback registration for signal %d ignored.\\n' % (__import__('os').getpid(), signum))
+    _sys.stderr.flush()
+    return _signal.getsignal(signum)
+_signal.signal = _mod_wsgi_signal
+";
+    py.run(code, None, None)
 }
 
 // ---------------------------------------------------------------- mapping
@@ -378,7 +461,24 @@ pub(crate) fn handler(r: &Request) -> c_int {
 
     let server = r.server();
     let host_header = r.hostname().and_then(|h| h.to_str().ok());
-    let vars = cgi_vars(r, dc);
+    let mut vars = cgi_vars(r, dc);
+    // WSGIMapHEADToGET: let the application produce a body for HEAD when
+    // asked to, or (Auto) when a content filter might need it to compute
+    // headers such as Content-Length or ETag. httpd still sends no body.
+    if r.header_only() {
+        let map = match dc.map_head_to_get() {
+            config::MapHeadToGet::On => true,
+            config::MapHeadToGet::Off => false,
+            config::MapHeadToGet::Auto => r.has_content_filters(),
+        };
+        if map {
+            for (k, v) in vars.iter_mut() {
+                if *k == b"REQUEST_METHOD" {
+                    *v = b"GET";
+                }
+            }
+        }
+    }
     let var = |k: &[u8]| {
         vars.iter()
             .find(|(n, _)| *n == k)
@@ -424,6 +524,17 @@ pub(crate) fn handler(r: &Request) -> c_int {
             Level::Error,
             &format!(
                 "mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"
+            ),
+        );
+        return status(sys::HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    if process_group.is_empty() && server_config(server).restrict_embedded() {
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): Embedded mode of mod_wsgi disabled by runtime configuration: {filename}"
             ),
         );
         return status(sys::HTTP_INTERNAL_SERVER_ERROR);
@@ -487,6 +598,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
             &vars,
             &extras,
             dc.script_reloading(),
+            dc.enable_sendfile(),
             reqlog.clone(),
         )
     });
@@ -511,6 +623,7 @@ fn run_embedded(
     vars: &[(&[u8], &[u8])],
     extras: &environ::Extras<'_>,
     reload: bool,
+    sendfile: bool,
     reqlog: Arc<ApacheRequestLog>,
 ) -> response::Outcome {
     let pid = std::process::id();
@@ -592,7 +705,7 @@ fn run_embedded(
             return response::Outcome::FailedBeforeHeaders;
         }
     };
-    let state = response::State::new(Box::new(ApacheSink::new(r)), r.header_only());
+    let state = response::State::new(Box::new(ApacheSink::new(r, sendfile)), r.header_only());
     let outcome = response::run(py, &app, env.as_any(), &state, log_ref, filename);
     // Nothing the application kept may reach this request from now on.
     response::finish(py, &state);

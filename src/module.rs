@@ -223,7 +223,33 @@ unsafe extern "C" fn cmd_raw_args(
     });
     match result {
         Ok(()) => std::ptr::null(),
-        Err(msg) => cmd.pool().strdup(msg.as_bytes()),
+        Err(msg) => {
+            // mod_wsgi's sentence, then the line as written, so the user sees
+            // which directive and which value were refused even where
+            // mod_wsgi's sentence names neither.
+            // SAFETY: cmd_data is the &'static DirectiveSpec put in the table;
+            // args is httpd's NUL-terminated argument string (or NULL).
+            let spec = unsafe { &*(cmd.info() as *const DirectiveSpec) };
+            let raw = if args.is_null() {
+                String::new()
+            } else {
+                unsafe { CStr::from_ptr(args) }
+                    .to_string_lossy()
+                    .trim()
+                    .to_string()
+            };
+            let line = if raw.is_empty() {
+                spec.name_str().to_string()
+            } else {
+                format!("{} {raw}", spec.name_str())
+            };
+            let full = if msg.contains(&line) {
+                msg
+            } else {
+                format!("{msg} ({line})")
+            };
+            cmd.pool().strdup(full.as_bytes())
+        }
     }
 }
 

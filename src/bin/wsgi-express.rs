@@ -1,1 +1,4 @@
-fn main() {}
+fn main() {
+    eprintln!("wsgi-express: not implemented yet (see README)");
+    std::process::exit(2);
+}

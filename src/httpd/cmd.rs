@@ -88,16 +88,4 @@ impl CmdParms {
         }
         out
     }
-
-    /// The directive's name as written in the file.
-    pub(crate) fn directive_name(&self) -> String {
-        // SAFETY: cmd->cmd is the command_rec being run.
-        unsafe {
-            let c = self.raw().cmd;
-            if c.is_null() || (*c).name.is_null() {
-                return String::new();
-            }
-            CStr::from_ptr((*c).name).to_string_lossy().into_owned()
-        }
-    }
 }

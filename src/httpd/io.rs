@@ -42,11 +42,18 @@ impl BodySource for ApacheBody {
     }
 }
 
-pub(crate) struct ApacheSink(RequestPtr);
+pub(crate) struct ApacheSink {
+    r: RequestPtr,
+    sendfile: bool,
+}
 
 impl ApacheSink {
-    pub(crate) fn new(r: &Request) -> ApacheSink {
-        ApacheSink(RequestPtr(r.as_ptr()))
+    /// `sendfile`: WSGIEnableSendfile; httpd's own EnableSendfile applies too.
+    pub(crate) fn new(r: &Request, sendfile: bool) -> ApacheSink {
+        ApacheSink {
+            r: RequestPtr(r.as_ptr()),
+            sendfile,
+        }
     }
 }
 
@@ -62,7 +69,7 @@ fn latin1_bytes(s: &str) -> Vec<u8> {
 
 impl ResponseSink for ApacheSink {
     fn start(&mut self, head: &ResponseHead) -> io::Result<()> {
-        let r = self.0.get();
+        let r = self.r.get();
         r.set_status(head.status as i32, head.status_line.as_bytes());
         let out = r.headers_out();
         for (name, value) in &head.headers {
@@ -82,18 +89,20 @@ impl ResponseSink for ApacheSink {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.0.get().write(data)
+        self.r.get().write(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.get().flush()
+        self.r.get().flush()
     }
 
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
         // SAFETY: fd belongs to a Python file object that the response loop
         // keeps alive (and open) for the duration of this call.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        self.0.get().send_file(fd, offset as i64, len as i64)
+        self.r
+            .get()
+            .send_file(fd, offset as i64, len as i64, self.sendfile)
     }
 }
 

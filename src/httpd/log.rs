@@ -13,6 +13,7 @@ use std::os::raw::c_int;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(i32)]
+#[allow(dead_code)] // the full APLOG scale, for completeness
 pub(crate) enum Level {
     Emerg = 0,
     Alert = 1,

@@ -24,7 +24,6 @@ use std::os::raw::c_int;
 /// `DECLINED` as i32.
 pub(crate) const OK: c_int = sys::OK as c_int;
 pub(crate) const DECLINED: c_int = sys::DECLINED;
-pub(crate) const DONE: c_int = sys::DONE;
 
 /// `ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG`: true in
 /// the first, throw-away pass of post_config at start-up.
@@ -42,11 +41,4 @@ pub(crate) fn mpm_threads() -> i32 {
     // SAFETY: ap_mpm_query writes one int.
     unsafe { sys::ap_mpm_query(sys::AP_MPMQ_MAX_THREADS as c_int, &mut v) };
     v
-}
-
-/// `ap_unixd_config.user_id`: the uid Apache's children run as.
-pub(crate) fn child_uid() -> u32 {
-    // SAFETY: ap_unixd_config is set up by mod_unixd before post_config and
-    // only read here.
-    unsafe { sys::ap_unixd_config.user_id }
 }

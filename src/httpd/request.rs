@@ -53,10 +53,6 @@ impl Request {
         unsafe { Server::from_ptr(self.raw().server) }
     }
 
-    pub(crate) fn is_main(&self) -> bool {
-        self.raw().main.is_null()
-    }
-
     pub(crate) fn uri(&self) -> &CStr {
         opt_cstr(self.raw().uri).unwrap_or(c"")
     }
@@ -65,16 +61,8 @@ impl Request {
         opt_cstr(self.raw().filename)
     }
 
-    pub(crate) fn path_info(&self) -> Option<&CStr> {
-        opt_cstr(self.raw().path_info)
-    }
-
     pub(crate) fn handler(&self) -> Option<&CStr> {
         opt_cstr(self.raw().handler)
-    }
-
-    pub(crate) fn method(&self) -> &CStr {
-        opt_cstr(self.raw().method).unwrap_or(c"GET")
     }
 
     pub(crate) fn header_only(&self) -> bool {
@@ -114,9 +102,6 @@ impl Request {
     pub(crate) fn headers_out(&self) -> &Table {
         self.table(self.raw().headers_out)
     }
-    pub(crate) fn err_headers_out(&self) -> &Table {
-        self.table(self.raw().err_headers_out)
-    }
     pub(crate) fn subprocess_env(&self) -> &Table {
         self.table(self.raw().subprocess_env)
     }
@@ -128,12 +113,6 @@ impl Request {
         let p = self.pool().strdup(f);
         // SAFETY: the string lives in r->pool, as httpd expects.
         unsafe { (*self.raw_mut()).filename = p as *mut c_char };
-    }
-
-    pub(crate) fn set_path_info(&self, f: &[u8]) {
-        let p = self.pool().strdup(f);
-        // SAFETY: as set_filename.
-        unsafe { (*self.raw_mut()).path_info = p as *mut c_char };
     }
 
     pub(crate) fn set_handler(&self, h: &'static CStr) {
@@ -151,15 +130,6 @@ impl Request {
     pub(crate) fn exec_cgi_allowed(&self) -> bool {
         // SAFETY: a live request.
         (unsafe { sys::ap_allow_options(self.raw_mut()) } as u32 & sys::OPT_EXECCGI) != 0
-    }
-
-    pub(crate) fn client_ip(&self) -> &CStr {
-        opt_cstr(self.raw().useragent_ip).unwrap_or(c"")
-    }
-
-    pub(crate) fn connection_aborted(&self) -> bool {
-        // SAFETY: r->connection is live as long as the request.
-        unsafe { (*self.raw().connection).aborted != 0 }
     }
 
     /// `r->log_id`, generating it with `ap_run_generate_log_id` when no
@@ -228,21 +198,6 @@ impl Request {
         if rc == super::OK { Ok(()) } else { Err(rc) }
     }
 
-    /// `ap_should_client_block`: sends `100 Continue` when the client asked.
-    pub(crate) fn should_client_block(&self) -> bool {
-        // SAFETY: a live request after setup_client_block.
-        unsafe { sys::ap_should_client_block(self.raw_mut()) != 0 }
-    }
-
-    /// Declared Content-Length of the request body, or -1 when chunked.
-    pub(crate) fn remaining(&self) -> i64 {
-        self.raw().remaining
-    }
-
-    pub(crate) fn read_chunked(&self) -> bool {
-        self.raw().read_chunked != 0
-    }
-
     /// `ap_get_client_block`: Ok(0) at the end of the body.
     pub(crate) fn get_client_block(&self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: buf is valid for len bytes.
@@ -304,6 +259,7 @@ impl Request {
         fd: std::os::fd::BorrowedFd<'_>,
         offset: i64,
         len: i64,
+        sendfile: bool,
     ) -> io::Result<()> {
         use std::os::fd::AsRawFd;
         // SAFETY: all objects are allocated from r->pool and the connection's
@@ -316,8 +272,13 @@ impl Request {
             let rc = sys::apr_os_file_put(
                 &mut file,
                 &mut raw_fd,
-                (sys::APR_FOPEN_READ | sys::APR_FOPEN_SENDFILE_ENABLED | sys::APR_FOPEN_NOCLEANUP)
-                    as i32,
+                (sys::APR_FOPEN_READ
+                    | sys::APR_FOPEN_NOCLEANUP
+                    | if sendfile {
+                        sys::APR_FOPEN_SENDFILE_ENABLED
+                    } else {
+                        0
+                    }) as i32,
                 pool,
             );
             if rc != 0 {
@@ -359,5 +320,25 @@ impl Request {
             let a = (*self.raw().connection).local_addr;
             if a.is_null() { 0 } else { (*a).port }
         }
+    }
+}
+
+impl Request {
+    /// Whether an output filter that works on content (below the protocol
+    /// level: mod_deflate, mod_include, ...) is on this request, i.e. one that
+    /// may need to see the body a HEAD request would otherwise not produce.
+    pub(crate) fn has_content_filters(&self) -> bool {
+        let mut f = self.raw().output_filters;
+        // SAFETY: the filter chain belongs to the live request.
+        unsafe {
+            while !f.is_null() {
+                let rec = (*f).frec;
+                if !rec.is_null() && (*rec).ftype < sys::ap_filter_type_AP_FTYPE_PROTOCOL {
+                    return true;
+                }
+                f = (*f).next;
+            }
+        }
+        false
     }
 }

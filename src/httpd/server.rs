@@ -49,30 +49,13 @@ impl Server {
         unsafe { CStr::from_ptr(h) }.to_str().unwrap_or("")
     }
 
-    pub(crate) fn port(&self) -> u16 {
-        self.raw().port
-    }
-
     pub(crate) fn is_virtual(&self) -> bool {
         self.raw().is_virtual != 0
-    }
-
-    pub(crate) fn next(&self) -> Option<&Server> {
-        // SAFETY: the server list lives in pconf as long as self.
-        unsafe { self.raw().next.as_ref().map(|s| Server::from_ptr(s)) }
     }
 
     /// `ap_get_module_config(s->module_config, &wsgi_module)`
     pub(crate) fn module_config(&self) -> *mut c_void {
         // SAFETY: module_config is this server's config vector.
         unsafe { sys::ap_get_module_config(self.raw().module_config, crate::module::module_ptr()) }
-    }
-
-    /// The server's default per-directory configuration (`lookup_defaults`).
-    pub(crate) fn default_dir_config(&self) -> *mut c_void {
-        // SAFETY: lookup_defaults is a config vector like any other.
-        unsafe {
-            sys::ap_get_module_config(self.raw().lookup_defaults, crate::module::module_ptr())
-        }
     }
 }

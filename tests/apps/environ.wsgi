@@ -1,0 +1,19 @@
+import json, sys
+
+def application(environ, start_response):
+    out = {}
+    for k, v in environ.items():
+        if isinstance(v, (str, int, bool, tuple)):
+            out[k] = v
+        else:
+            out[k] = '<%s>' % type(v).__name__
+    out['__argv__'] = sys.argv
+    out['__sys_path__'] = sys.path
+    out['__prefix__'] = sys.prefix
+    out['__flags_optimize__'] = sys.flags.optimize
+    out['__dont_write_bytecode__'] = sys.dont_write_bytecode
+    out['__warnoptions__'] = sys.warnoptions
+    out['__module__'] = __name__
+    body = json.dumps(out).encode()
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [body]
