@@ -307,7 +307,9 @@ if ! grep -qF 'hello from print() in the Flask example' <<<"$new_log"; then
     say "  FAIL  print() output did not reach the error log"
     failures=$((failures + 1))
 fi
-bad_log=$(grep -E ':(error|crit|alert|emerg)\]|Traceback' <<<"$new_log" || true)
+# (print() output is logged at level error, as C mod_wsgi does.)
+bad_log=$(grep -E ':(error|crit|alert|emerg)\]|Traceback' <<<"$new_log" |
+    grep -vF 'hello from print() in the Flask example' || true)
 if [ -n "$bad_log" ]; then
     say "  FAIL  the error log has errors:"
     sed 's/^/        /' <<<"$bad_log" | head -n 40

@@ -135,16 +135,21 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
     if failed_now.is_none() {
         import_scripts(s);
     }
-    pchild.on_cleanup(Box::new(|| {
-        log::server(
-            None,
-            Level::Info,
-            &format!(
-                "mod_wsgi (pid={}): Destroying interpreters.",
-                std::process::id()
-            ),
-        );
-        init::finalize();
+    // WSGIDestroyInterpreter Off: skip finalisation (atexit callbacks do
+    // not run) for applications whose threads hang interpreter shutdown.
+    let destroy = sc.destroy_interpreter();
+    pchild.on_cleanup(Box::new(move || {
+        if destroy {
+            log::server(
+                None,
+                Level::Info,
+                &format!(
+                    "mod_wsgi (pid={}): Destroying interpreters.",
+                    std::process::id()
+                ),
+            );
+            init::finalize();
+        }
     }));
 }
 

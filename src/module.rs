@@ -293,7 +293,18 @@ fn apply_directive(
             spec.name.to_string_lossy().into_owned(),
         )),
     };
-    r.map_err(|e| e.to_string())
+    r.map_err(|e| e.to_string())?;
+    if config::INERT_DIRECTIVES.contains(&spec.name_str()) {
+        log::server(
+            None,
+            Level::Warning,
+            &format!(
+                "mod_wsgi-rs: {} is accepted but has no effect yet in mod_wsgi-rs (see the README's feature table).",
+                spec.name_str()
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// WSGIScriptAliasMatch patterns are compiled once, with httpd's own regex

@@ -121,6 +121,23 @@ pub fn feature_table() -> impl Iterator<Item = (&'static str, bool)> {
     DIRECTIVES.iter().map(|d| (d.name_str(), d.is_supported()))
 }
 
+/// Directives that are parsed and validated but do not act yet at run time.
+/// Using one logs a warning at start-up; the README's feature table marks
+/// them "parsed only". Shrinks as features land.
+pub static INERT_DIRECTIVES: &[&str] = &[
+    "WSGISocketPrefix",
+    "WSGISocketRotation",
+    "WSGIAcceptMutex",
+    "WSGIPythonEggs",
+    "WSGIRestrictProcess",
+    "WSGIPassApacheRequest",
+    "WSGIErrorOverride",
+    "WSGIIgnoreActivity",
+    "WSGITrustedProxyHeaders",
+    "WSGITrustedProxies",
+    "WSGIServerMetrics",
+];
+
 /// Inheritance of configuration values, as mod_wsgi's merge functions do it.
 pub trait Merge {
     fn merge(base: &Self, overrides: &Self) -> Self;
