@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const HANDLER: &CStr = c"wsgi-script";
@@ -593,6 +593,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
         daemon: None,
     };
     let reqlog = Arc::new(ApacheRequestLog::new(r));
+    let error_override = dc.error_override().then(|| Arc::new(AtomicU16::new(0)));
     let outcome = init::with_gil(|py| {
         run_embedded(
             py,
@@ -604,10 +605,18 @@ pub(crate) fn handler(r: &Request) -> c_int {
             &extras,
             dc.script_reloading(),
             dc.enable_sendfile(),
+            error_override.clone(),
             reqlog.clone(),
         )
     });
     reqlog.end();
+    if let Some(code) = error_override
+        .map(|s| s.load(Ordering::Acquire))
+        .filter(|c| *c >= 400)
+    {
+        // Apache answers with its own error page (ErrorDocument).
+        return code as c_int;
+    }
     match outcome {
         response::Outcome::Complete => crate::httpd::OK,
         response::Outcome::FailedBeforeHeaders => status(sys::HTTP_INTERNAL_SERVER_ERROR),
@@ -629,6 +638,7 @@ fn run_embedded(
     extras: &environ::Extras<'_>,
     reload: bool,
     sendfile: bool,
+    error_override: Option<Arc<AtomicU16>>,
     reqlog: Arc<ApacheRequestLog>,
 ) -> response::Outcome {
     let pid = std::process::id();
@@ -656,14 +666,18 @@ fn run_embedded(
             log::request(
                 r,
                 Level::Error,
-                &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{filename}'."),
+                &format!(
+                    "mod_wsgi (pid={pid}, request='{}'): Failed to exec Python script file '{filename}'.",
+                    extras.request_id
+                ),
             );
             response::log_exception(
                 py,
                 log_ref,
                 &e,
                 &format!(
-                    "mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{filename}'."
+                    "mod_wsgi (pid={pid}, request='{}'): Exception occurred processing WSGI script '{filename}'.",
+                    extras.request_id
                 ),
             );
             return response::Outcome::FailedBeforeHeaders;
@@ -710,8 +724,17 @@ fn run_embedded(
             return response::Outcome::FailedBeforeHeaders;
         }
     };
-    let state = response::State::new(Box::new(ApacheSink::new(r, sendfile)), r.header_only());
-    let outcome = response::run(py, &app, env.as_any(), &state, log_ref, filename);
+    let sink = ApacheSink::new(r, sendfile, error_override.clone());
+    let state = response::State::new(Box::new(sink), r.header_only());
+    let outcome = response::run(
+        py,
+        &app,
+        env.as_any(),
+        &state,
+        log_ref,
+        filename,
+        extras.request_id,
+    );
     // Nothing the application kept may reach this request from now on.
     response::finish(py, &state);
     input.get().detach_source(py);

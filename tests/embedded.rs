@@ -799,3 +799,60 @@ fn sixty_four_concurrent_clients() {
         "{log}"
     );
 }
+
+#[test]
+fn error_override_hands_error_statuses_to_apache() {
+    let a = Apache::start(
+        "override",
+        "WSGIScriptAlias /r {APPS}/responses.wsgi\nWSGIScriptAlias /o {APPS}/responses.wsgi\n<Location /o>\nWSGIErrorOverride On\n</Location>\nErrorDocument 404 \"apache error document\"\n",
+    );
+    let r = a.get("/r?not-found");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text(), "application 404 body");
+    let r = a.get("/o?not-found");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text(), "apache error document");
+    assert_eq!(
+        a.get("/o?generator").text(),
+        "chunk0;chunk1;chunk2;chunk3;chunk4;"
+    );
+}
+
+#[test]
+fn restrict_embedded_signal_and_head_mapping() {
+    let a = Apache::start(
+        "restrictemb",
+        "WSGIRestrictEmbedded On\nWSGIScriptAlias /h {APPS}/hello.wsgi\n",
+    );
+    assert_eq!(a.get("/h").status, 500);
+    assert!(
+        a.error_log()
+            .contains("Embedded mode of mod_wsgi disabled by runtime configuration")
+    );
+
+    let b = Apache::start(
+        "signals",
+        "WSGIScriptAlias /e {APPS}/environ.wsgi\nWSGIScriptAlias /s {APPS}/signal.wsgi\nWSGIScriptAlias /g {APPS}/environ.wsgi\n<Location /g>\nWSGIMapHEADToGET On\n</Location>\n",
+    );
+    assert_eq!(b.get("/s").text(), "registered");
+    assert!(b.wait_log(
+        "Callback registration for signal 15 ignored.",
+        Duration::from_secs(5)
+    ));
+    // HEAD reaches the application as HEAD by default, as GET when mapped.
+    let h = b.request("HEAD", "/g?log-method-1", &[], b"");
+    assert_eq!(h.status, 200);
+    assert!(h.body.is_empty());
+    assert!(
+        b.wait_log("METHOD-SEEN log-method-1 GET", Duration::from_secs(5)),
+        "{}",
+        b.error_log()
+    );
+    let h = b.request("HEAD", "/e?log-method-2", &[], b"");
+    assert!(h.body.is_empty());
+    assert!(
+        b.wait_log("METHOD-SEEN log-method-2 HEAD", Duration::from_secs(5)),
+        "{}",
+        b.error_log()
+    );
+}

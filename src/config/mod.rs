@@ -131,7 +131,6 @@ pub static INERT_DIRECTIVES: &[&str] = &[
     "WSGIPythonEggs",
     "WSGIRestrictProcess",
     "WSGIPassApacheRequest",
-    "WSGIErrorOverride",
     "WSGIIgnoreActivity",
     "WSGITrustedProxyHeaders",
     "WSGITrustedProxies",

@@ -11,7 +11,8 @@ use super::{Request, sys};
 use crate::wsgi::{BodySource, LogLevel, RequestLog, ResponseHead, ResponseSink};
 use std::ffi::CString;
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 
 #[derive(Clone, Copy)]
 struct RequestPtr(*mut sys::request_rec);
@@ -45,14 +46,26 @@ impl BodySource for ApacheBody {
 pub(crate) struct ApacheSink {
     r: RequestPtr,
     sendfile: bool,
+    /// WSGIErrorOverride On: an error status from the application is handed
+    /// to Apache (ErrorDocument) instead of sending the application's body.
+    error_override: Option<Arc<AtomicU16>>,
+    suppress_body: bool,
 }
 
 impl ApacheSink {
-    /// `sendfile`: WSGIEnableSendfile; httpd's own EnableSendfile applies too.
-    pub(crate) fn new(r: &Request, sendfile: bool) -> ApacheSink {
+    /// `sendfile`: WSGIEnableSendfile; httpd's own EnableSendfile applies
+    /// too. With `error_override`, a status >= 400 is stored there instead of
+    /// being sent, for the handler to return to Apache.
+    pub(crate) fn new(
+        r: &Request,
+        sendfile: bool,
+        error_override: Option<Arc<AtomicU16>>,
+    ) -> ApacheSink {
         ApacheSink {
             r: RequestPtr(r.as_ptr()),
             sendfile,
+            error_override,
+            suppress_body: false,
         }
     }
 }
@@ -69,6 +82,13 @@ fn latin1_bytes(s: &str) -> Vec<u8> {
 
 impl ResponseSink for ApacheSink {
     fn start(&mut self, head: &ResponseHead) -> io::Result<()> {
+        if let Some(slot) = &self.error_override {
+            if head.status >= 400 {
+                slot.store(head.status, Ordering::Release);
+                self.suppress_body = true;
+                return Ok(());
+            }
+        }
         let r = self.r.get();
         r.set_status(head.status as i32, head.status_line.as_bytes());
         let out = r.headers_out();
@@ -89,6 +109,9 @@ impl ResponseSink for ApacheSink {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.suppress_body {
+            return Ok(());
+        }
         self.r.get().write(data)
     }
 
@@ -97,6 +120,9 @@ impl ResponseSink for ApacheSink {
     }
 
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
+        if self.suppress_body {
+            return Ok(());
+        }
         // SAFETY: fd belongs to a Python file object that the response loop
         // keeps alive (and open) for the duration of this call.
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };

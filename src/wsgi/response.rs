@@ -310,6 +310,7 @@ pub fn run(
     state: &Shared,
     log: &dyn RequestLog,
     script: &str,
+    request_id: &str,
 ) -> Outcome {
     let sr = match Bound::new(
         py,
@@ -326,7 +327,9 @@ pub fn run(
             py,
             log,
             e,
-            &format!("mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{script}'."),
+            &format!(
+                "mod_wsgi (pid={pid}, request='{request_id}'): Exception occurred processing WSGI script '{script}'."
+            ),
         );
         if lock(py, state).headers_sent {
             Outcome::FailedAfterHeaders

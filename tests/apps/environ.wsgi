@@ -1,6 +1,8 @@
 import json, sys
 
 def application(environ, start_response):
+    if environ.get('QUERY_STRING', '').startswith('log-method'):
+        environ['wsgi.errors'].write('METHOD-SEEN %s %s\n' % (environ['QUERY_STRING'], environ['REQUEST_METHOD']))
     out = {}
     for k, v in environ.items():
         if isinstance(v, (str, int, bool, tuple)):

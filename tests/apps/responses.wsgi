@@ -65,6 +65,9 @@ def application(environ, start_response):
         return [b'never started']
     if q == 'raise':
         raise RuntimeError('application raised on purpose')
+    if q == 'not-found':
+        start_response('404 Not Found', [('Content-Type', 'text/plain')])
+        return [b'application 404 body']
     if q == 'empty':
         start_response('204 No Content', [])
         return []
