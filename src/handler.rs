@@ -568,8 +568,14 @@ pub(crate) fn handler(r: &Request) -> c_int {
     let request_id = r.log_id().to_string_lossy().into_owned();
     let total = process.total_requests.fetch_add(1, Ordering::Relaxed) + 1;
     let (thread_id, thread_requests) = thread_counters();
-    let url_scheme = match var(b"HTTPS").as_deref() {
-        Some("on") | Some("1") => "https",
+    // A trusted proxy's scheme header wins over the connection's own TLS.
+    let url_scheme = match (
+        var(b"mod_wsgi.url_scheme").as_deref(),
+        var(b"HTTPS").as_deref(),
+    ) {
+        (Some("https"), _) => "https",
+        (Some(_), _) => "http",
+        (None, Some(v)) if v.eq_ignore_ascii_case("on") || v == "1" => "https",
         _ => "http",
     };
     let port = r.local_port().to_string();
@@ -781,9 +787,48 @@ fn cgi_vars<'r>(r: &'r Request, dc: &DirConfig) -> Vec<(&'r [u8], &'r [u8])> {
         .unwrap_or_default();
     env.set(c"mod_wsgi.script_name", &script_name);
     env.set(c"mod_wsgi.path_info", &path_info);
+    apply_trusted_proxy_headers(r, dc);
     env.iter()
         .map(|(k, v)| (k.to_bytes(), v.to_bytes()))
         .collect()
+}
+
+/// WSGITrustedProxyHeaders / WSGITrustedProxies: honour the trusted
+/// X-Forwarded-* headers of a trusted proxy, and remove every other header
+/// of the same kind so an application cannot be fooled by a client.
+fn apply_trusted_proxy_headers(r: &Request, dc: &DirConfig) {
+    let headers = dc.trusted_proxy_headers();
+    if headers.is_empty() {
+        return;
+    }
+    let env = r.subprocess_env();
+    let lookup = |k: &str| {
+        let ck = Request::owned_cstring(k.as_bytes());
+        env.get(&ck).map(|v| v.to_string_lossy().into_owned())
+    };
+    let proxies = dc.trusted_proxies();
+    let is_trusted =
+        |ip: std::net::IpAddr| proxies.is_some_and(|l| l.iter().any(|p| p.contains(ip)));
+    let edits = wsgi::proxy::apply(
+        &lookup,
+        headers,
+        proxies.map(|_| &is_trusted as &dyn Fn(std::net::IpAddr) -> bool),
+    );
+    for k in &edits.remove {
+        env.unset(&Request::owned_cstring(k.as_bytes()));
+    }
+    for (k, v) in &edits.set {
+        env.set(
+            &Request::owned_cstring(k.as_bytes()),
+            &Request::owned_cstring(v.as_bytes()),
+        );
+    }
+    if let Some(scheme) = edits.url_scheme {
+        env.set(
+            c"mod_wsgi.url_scheme",
+            &Request::owned_cstring(scheme.as_bytes()),
+        );
+    }
 }
 
 /// Logs once per process per extra application group that sub-interpreters

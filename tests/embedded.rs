@@ -856,3 +856,34 @@ fn restrict_embedded_signal_and_head_mapping() {
         b.error_log()
     );
 }
+
+#[test]
+fn trusted_proxy_headers() {
+    let a = Apache::start(
+        "proxy",
+        "WSGIScriptAlias /trusted {APPS}/environ.wsgi\nWSGIScriptAlias /untrusted {APPS}/environ.wsgi\n\
+         <Location /trusted>\nWSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto X-Forwarded-Host\nWSGITrustedProxies 127.0.0.1\n</Location>\n\
+         <Location /untrusted>\nWSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto\nWSGITrustedProxies 10.9.9.9\n</Location>\n",
+    );
+    let hdrs = [
+        ("X-Forwarded-For", "203.0.113.7, 127.0.0.1"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Host", "public.example"),
+        ("X-Real-IP", "198.51.100.1"),
+    ];
+    let e = json(&a.request("GET", "/trusted", &hdrs, b""));
+    assert_eq!(e.str("REMOTE_ADDR"), Some("203.0.113.7"));
+    assert_eq!(e.str("wsgi.url_scheme"), Some("https"));
+    assert_eq!(e.str("HTTP_HOST"), Some("public.example"));
+    assert_eq!(
+        e.get("HTTP_X_REAL_IP"),
+        None,
+        "untrusted member of a trusted family must be removed"
+    );
+    // From a client that is not a trusted proxy: nothing honoured, spoofs removed.
+    let e = json(&a.request("GET", "/untrusted", &hdrs, b""));
+    assert_eq!(e.str("REMOTE_ADDR"), Some("127.0.0.1"));
+    assert_eq!(e.str("wsgi.url_scheme"), Some("http"));
+    assert_eq!(e.get("HTTP_X_FORWARDED_FOR"), None);
+    assert_eq!(e.get("HTTP_X_FORWARDED_PROTO"), None);
+}

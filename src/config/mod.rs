@@ -132,8 +132,6 @@ pub static INERT_DIRECTIVES: &[&str] = &[
     "WSGIRestrictProcess",
     "WSGIPassApacheRequest",
     "WSGIIgnoreActivity",
-    "WSGITrustedProxyHeaders",
-    "WSGITrustedProxies",
     "WSGIServerMetrics",
 ];
 

@@ -9,6 +9,7 @@
 pub mod environ;
 pub mod errors;
 pub mod input;
+pub mod proxy;
 pub mod response;
 pub mod validate;
 
