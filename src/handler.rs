@@ -41,6 +41,7 @@ static PROCESS: OnceLock<Process> = OnceLock::new();
 // ---------------------------------------------------------------- start-up
 
 pub(crate) fn post_config(s: &Server) {
+    warn_shared_interpreter(s);
     if let Some(g) = crate::module::globals() {
         for d in g.daemon_processes() {
             log::server(
@@ -71,6 +72,36 @@ pub(crate) fn post_config(s: &Server) {
             init::BUILD_PYTHON
         ),
     );
+}
+
+/// Sub-interpreters are not implemented yet: say so once at start-up when
+/// the configuration maps more than one script to application groups other
+/// than %{GLOBAL}, since their modules will share one interpreter.
+fn warn_shared_interpreter(main: &Server) {
+    let mut scripts = std::collections::BTreeSet::new();
+    let mut server = Some(main);
+    while let Some(s) = server {
+        for a in server_config(s).script_aliases() {
+            if a.application_group.as_deref() != Some("") {
+                scripts.insert(a.path.clone());
+            }
+        }
+        server = s.next();
+    }
+    if scripts.len() > 1 {
+        log::server(
+            Some(main),
+            Level::Warning,
+            &format!(
+                "mod_wsgi (pid={}): {} WSGI scripts are configured with their own application groups, but \
+                 mod_wsgi-rs does not create sub-interpreters yet: they share one Python interpreter per \
+                 process (sys.modules, os.environ, settings). Set 'WSGIApplicationGroup %{{GLOBAL}}' to \
+                 make this explicit, or give each its own daemon process group.",
+                std::process::id(),
+                scripts.len()
+            ),
+        );
+    }
 }
 
 fn settings(sc: &config::ServerConfig) -> init::Settings {

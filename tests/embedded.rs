@@ -236,6 +236,33 @@ fn environ_matches_mod_wsgi() {
     let e = json(&a.get("/"));
     assert_eq!(e.str("SCRIPT_NAME"), Some(""));
     assert_eq!(e.str("PATH_INFO"), Some("/"));
+    // One script (twice) in default groups: no sharing warning.
+    assert!(
+        !a.error_log()
+            .contains("does not create sub-interpreters yet")
+    );
+}
+
+#[test]
+fn shared_interpreter_is_announced_at_start_up() {
+    let a = Apache::start(
+        "shared",
+        "WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n",
+    );
+    assert!(
+        a.error_log()
+            .contains("2 WSGI scripts are configured with their own application groups"),
+        "{}",
+        a.error_log()
+    );
+    let b = Apache::start(
+        "notshared",
+        "WSGIScriptAlias /a {APPS}/hello.wsgi application-group=%{GLOBAL}\nWSGIScriptAlias /b {APPS}/environ.wsgi application-group=%{GLOBAL}\n",
+    );
+    assert!(
+        !b.error_log()
+            .contains("does not create sub-interpreters yet")
+    );
 }
 
 #[test]
@@ -886,4 +913,43 @@ fn trusted_proxy_headers() {
     assert_eq!(e.str("wsgi.url_scheme"), Some("http"));
     assert_eq!(e.get("HTTP_X_FORWARDED_FOR"), None);
     assert_eq!(e.get("HTTP_X_FORWARDED_PROTO"), None);
+}
+
+#[test]
+fn graceful_and_full_restarts_keep_serving() {
+    let a = Apache::start("restart", "WSGIScriptAlias /h {APPS}/hello.wsgi\n");
+    assert_eq!(a.get("/h").body, b"Hello World!");
+    let pid = a.pid().unwrap() as i32;
+    for (sig, expect) in [
+        (libc::SIGUSR1, "Doing graceful restart"),
+        (libc::SIGHUP, "SIGHUP received"),
+    ] {
+        unsafe { libc::kill(pid, sig) };
+        assert!(
+            a.wait_log(expect, Duration::from_secs(10)),
+            "{expect} not logged"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", a.port)) {
+                use std::io::{Read, Write};
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ =
+                    s.write_all(b"GET /h HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+                let mut buf = Vec::new();
+                let _ = s.read_to_end(&mut buf);
+                if buf.ends_with(b"Hello World!") {
+                    break;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not serving after restart:\n{}",
+                a.error_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let log = a.error_log();
+    assert!(!log.contains("exit signal"), "a process crashed:\n{log}");
 }

@@ -49,6 +49,12 @@ impl Server {
         unsafe { CStr::from_ptr(h) }.to_str().unwrap_or("")
     }
 
+    /// The next server in httpd's list (the VirtualHosts follow the main one).
+    pub(crate) fn next(&self) -> Option<&Server> {
+        // SAFETY: the server list lives in pconf as long as self.
+        unsafe { self.raw().next.as_ref().map(|s| Server::from_ptr(s)) }
+    }
+
     pub(crate) fn is_virtual(&self) -> bool {
         self.raw().is_virtual != 0
     }
