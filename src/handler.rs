@@ -10,6 +10,7 @@ use crate::httpd::{Pool, Request, Server, sys};
 use crate::module::{dir_config, regex_match, server_config};
 use crate::python::{init, modwsgi, script};
 use crate::wsgi::{self, environ, errors::Log, input::Input, response};
+use ::log as rlog;
 use pyo3::prelude::*;
 use std::collections::HashSet;
 use std::ffi::CStr;
@@ -411,15 +412,16 @@ pub(crate) fn translate_name(r: &Request) -> c_int {
             };
             prefix_target(alias, ub, n)
         };
-        log::request(
-            r,
-            Level::Debug,
-            &format!(
-                "mod_wsgi: mapped {} to {}",
+        {
+            // Through the `log` crate: Rust records reach Apache's log, tagged
+            // with the request, under `LogLevel wsgi:debug`.
+            let _current = CurrentRequest::enter(r);
+            rlog::debug!(
+                "mod_wsgi: WSGIScriptAlias mapped {} to {}",
                 uri.to_string_lossy(),
                 String::from_utf8_lossy(&target)
-            ),
-        );
+            );
+        }
         r.set_filename(&target);
         r.set_handler(HANDLER);
         r.notes().set(c"alias-forced-type", HANDLER);
