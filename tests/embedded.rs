@@ -953,3 +953,28 @@ fn graceful_and_full_restarts_keep_serving() {
     let log = a.error_log();
     assert!(!log.contains("exit signal"), "a process crashed:\n{log}");
 }
+
+#[test]
+fn python_home_can_be_a_virtualenv() {
+    let root = temp_root("venv");
+    let venv = root.join("env");
+    let st = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let site = venv.join("lib/python3.11/site-packages");
+    std::fs::write(site.join("venv_marker.py"), "WHERE = 'inside the venv'\n").unwrap();
+    let _ = std::process::Command::new("chmod").args(["-R", "a+rX"]).arg(&root).status();
+    let a = Apache::start(
+        "venvhome",
+        &format!(
+            "WSGIPythonHome {}\nWSGIScriptAlias /e {{APPS}}/environ.wsgi\nWSGIScriptAlias /m {{APPS}}/venv_marker.wsgi\n",
+            venv.display()
+        ),
+    );
+    let e = json(&a.get("/e"));
+    assert_eq!(e.str("__prefix__"), Some(venv.to_str().unwrap()), "{}", a.error_log());
+    assert_eq!(a.get("/m").text(), "inside the venv");
+}
