@@ -978,3 +978,26 @@ fn python_home_can_be_a_virtualenv() {
     assert_eq!(e.str("__prefix__"), Some(venv.to_str().unwrap()), "{}", a.error_log());
     assert_eq!(a.get("/m").text(), "inside the venv");
 }
+
+#[test]
+fn script_alias_match_env_groups_and_import_script() {
+    let a = Apache::start(
+        "aliasmatch",
+        "LoadModule setenvif_module /usr/lib/apache2/modules/mod_setenvif.so\n\
+         WSGIScriptAliasMatch ^/apps/([^/]+) {APPS}/$1.wsgi\n\
+         SetEnvIf Request_URI . GROUPVAR=from-env\n\
+         WSGIScriptAlias /envgroup {APPS}/environ.wsgi application-group=%{ENV:GROUPVAR}\n\
+         WSGIImportScript {APPS}/imported.py process-group=%{GLOBAL} application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /imported {APPS}/check_import.wsgi application-group=%{GLOBAL}\n",
+    );
+    assert_eq!(a.get("/apps/hello").body, b"Hello World!");
+    let e = json(&a.get("/apps/environ/more/path"));
+    assert_eq!(e.str("SCRIPT_NAME"), Some("/apps/environ"));
+    assert_eq!(e.str("PATH_INFO"), Some("/more/path"));
+    assert_eq!(a.get("/apps/nope").status, 404);
+    let e = json(&a.get("/envgroup"));
+    assert_eq!(e.str("mod_wsgi.application_group"), Some("from-env"));
+    // Loaded once at child start, before any request.
+    assert!(a.error_log().contains("imported.py"), "{}", a.error_log());
+    assert_eq!(a.get("/imported").text(), "1");
+}
