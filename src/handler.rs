@@ -552,19 +552,27 @@ pub(crate) fn handler(r: &Request) -> c_int {
         .unwrap_or(dc.application_group())
         .to_string();
     let application_group = config::expand_application_group(&application_group_t, &gcx);
-    let callable = note(r, NOTE_CALLABLE_OBJECT)
+    let callable_t = note(r, NOTE_CALLABLE_OBJECT)
         .unwrap_or(dc.callable_object())
         .to_string();
+    let callable = config::expand_callable_object(&callable_t, &gcx);
 
     if !process_group.is_empty() {
-        log::request(
-            r,
-            Level::Error,
-            &format!(
-                "mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"
-            ),
-        );
-        return status(sys::HTTP_INTERNAL_SERVER_ERROR);
+        let known = crate::module::globals()
+            .map(|g| g.daemon_processes().iter().any(|d| d.name == process_group))
+            .unwrap_or(false);
+        if !known {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): No WSGI daemon process called '{process_group}' has been configured: {filename}"
+                ),
+            );
+            return status(sys::HTTP_INTERNAL_SERVER_ERROR);
+        }
+        // Daemon mode is not implemented yet: post_config said so at
+        // start-up; the request runs here, in embedded mode.
     }
 
     if process_group.is_empty() && server_config(server).restrict_embedded() {

@@ -966,7 +966,10 @@ fn python_home_can_be_a_virtualenv() {
     assert!(st.success());
     let site = venv.join("lib/python3.11/site-packages");
     std::fs::write(site.join("venv_marker.py"), "WHERE = 'inside the venv'\n").unwrap();
-    let _ = std::process::Command::new("chmod").args(["-R", "a+rX"]).arg(&root).status();
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&root)
+        .status();
     let a = Apache::start(
         "venvhome",
         &format!(
@@ -975,7 +978,12 @@ fn python_home_can_be_a_virtualenv() {
         ),
     );
     let e = json(&a.get("/e"));
-    assert_eq!(e.str("__prefix__"), Some(venv.to_str().unwrap()), "{}", a.error_log());
+    assert_eq!(
+        e.str("__prefix__"),
+        Some(venv.to_str().unwrap()),
+        "{}",
+        a.error_log()
+    );
     assert_eq!(a.get("/m").text(), "inside the venv");
 }
 
@@ -1000,4 +1008,25 @@ fn script_alias_match_env_groups_and_import_script() {
     // Loaded once at child start, before any request.
     assert!(a.error_log().contains("imported.py"), "{}", a.error_log());
     assert_eq!(a.get("/imported").text(), "1");
+}
+
+#[test]
+fn daemon_groups_run_embedded_until_daemon_mode_lands() {
+    let a = Apache::start(
+        "daemonfallback",
+        "WSGIDaemonProcess mygroup processes=2 threads=4\nWSGIScriptAlias /e {APPS}/environ.wsgi process-group=mygroup\nWSGIScriptAlias /f {APPS}/environ.wsgi\n<Location /f>\nWSGIProcessGroup mygroup\n</Location>\nWSGIScriptAlias /u {APPS}/environ.wsgi process-group=unknown\n",
+    );
+    assert!(
+        a.error_log()
+            .contains("WSGIDaemonProcess 'mygroup': daemon mode is not implemented")
+    );
+    let r = a.get("/e");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert_eq!(json(&r).str("mod_wsgi.process_group"), Some("mygroup"));
+    assert_eq!(a.get("/f").status, 200);
+    assert_eq!(a.get("/u").status, 500);
+    assert!(
+        a.error_log()
+            .contains("No WSGI daemon process called 'unknown' has been configured")
+    );
 }
