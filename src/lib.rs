@@ -18,6 +18,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod express;
 mod handler;
 mod httpd;
 pub mod module;

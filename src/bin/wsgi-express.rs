@@ -1,4 +1,6 @@
+//! wsgi-express: mod_wsgi-express for mod_wsgi-rs. See `mod_wsgi_rs::express`.
+#![forbid(unsafe_code)]
+
 fn main() {
-    eprintln!("wsgi-express: not implemented yet (see README)");
-    std::process::exit(2);
+    std::process::exit(mod_wsgi_rs::express::main(std::env::args().collect()));
 }
