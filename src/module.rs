@@ -60,10 +60,10 @@ pub static mut wsgi_module: sys::module = sys::module {
     next: std::ptr::null_mut(),
     magic: sys::MODULE_MAGIC_COOKIE as std::os::raw::c_ulong,
     rewrite_args: None,
-    create_dir_config: Some(create_dir_config),
-    merge_dir_config: Some(merge_dir_config),
-    create_server_config: Some(create_server_config),
-    merge_server_config: Some(merge_server_config),
+    create_dir_config: Some(create_config::<DirConfig, c_char>),
+    merge_dir_config: Some(merge_config::<DirConfig>),
+    create_server_config: Some(create_config::<ServerConfig, sys::server_rec>),
+    merge_server_config: Some(merge_config::<ServerConfig>),
     cmds: &COMMANDS.0 as *const sys::command_rec,
     register_hooks: Some(register_hooks),
     flags: 0,
@@ -159,52 +159,28 @@ fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
 
 // ---------------------------------------------------------------- config
 
-unsafe extern "C" fn create_server_config(
+/// `create_server_config` / `create_dir_config`: a default `T` owned by
+/// the pool httpd passes (pconf, or a request pool for merged dir configs).
+unsafe extern "C" fn create_config<T: Default + 'static, A>(
     p: *mut sys::apr_pool_t,
-    _s: *mut sys::server_rec,
+    _: *mut A,
 ) -> *mut c_void {
-    // SAFETY: httpd passes pconf, live for this configuration generation.
+    // SAFETY: httpd passes a live pool that outlives the config vector.
     let pool = unsafe { Pool::from_ptr(p) };
-    pool.give(ServerConfig::default()) as *mut c_void
+    pool.give(T::default()) as *mut c_void
 }
 
-unsafe extern "C" fn merge_server_config(
+/// `merge_server_config` / `merge_dir_config`.
+unsafe extern "C" fn merge_config<T: Merge + 'static>(
     p: *mut sys::apr_pool_t,
     base: *mut c_void,
     add: *mut c_void,
 ) -> *mut c_void {
-    // SAFETY: both were made by create_server_config/merge_server_config.
-    let (pool, base, add) = unsafe {
-        (
-            Pool::from_ptr(p),
-            &*(base as *const ServerConfig),
-            &*(add as *const ServerConfig),
-        )
-    };
-    pool.give(ServerConfig::merge(base, add)) as *mut c_void
-}
-
-unsafe extern "C" fn create_dir_config(p: *mut sys::apr_pool_t, _dir: *mut c_char) -> *mut c_void {
-    // SAFETY: as create_server_config.
-    let pool = unsafe { Pool::from_ptr(p) };
-    pool.give(DirConfig::default()) as *mut c_void
-}
-
-unsafe extern "C" fn merge_dir_config(
-    p: *mut sys::apr_pool_t,
-    base: *mut c_void,
-    add: *mut c_void,
-) -> *mut c_void {
-    // SAFETY: both were made by create_dir_config/merge_dir_config. The
-    // result goes in p, which may be a request pool: dropped with it.
-    let (pool, base, add) = unsafe {
-        (
-            Pool::from_ptr(p),
-            &*(base as *const DirConfig),
-            &*(add as *const DirConfig),
-        )
-    };
-    pool.give(DirConfig::merge(base, add)) as *mut c_void
+    // SAFETY: both were made by create_config::<T> or merge_config::<T>;
+    // the result lives in p, as httpd expects.
+    let (pool, base, add) =
+        unsafe { (Pool::from_ptr(p), &*(base as *const T), &*(add as *const T)) };
+    pool.give(T::merge(base, add)) as *mut c_void
 }
 
 /// The one trampoline behind every directive: tokenises the arguments like

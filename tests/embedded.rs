@@ -548,18 +548,18 @@ fn stdout_stderr_and_wsgi_errors_go_to_the_error_log() {
     );
 }
 
+/// Writes tests' reload.wsgi, an app answering `v`.
+fn write_reload_app(a: &Apache, v: &str) {
+    let p = a.app_path("reload.wsgi");
+    let src = format!("def application(e, sr):\n    sr('200 OK', [])\n    return [b'{v}']\n");
+    std::fs::write(&p, src).unwrap();
+    chmod(&p, 0o644);
+}
+
 #[test]
 fn script_reloading() {
     let a = Apache::start("reload", "WSGIScriptAlias /app {APPS}/reload.wsgi\n");
-    let write = |v: &str| {
-        let p = a.app_path("reload.wsgi");
-        std::fs::write(
-            &p,
-            format!("def application(e, sr):\n    sr('200 OK', [])\n    return [b'{v}']\n"),
-        )
-        .unwrap();
-        chmod(&p, 0o644);
-    };
+    let write = |v: &str| write_reload_app(&a, v);
     write("version one");
     assert_eq!(a.get("/app").text(), "version one");
     std::thread::sleep(Duration::from_millis(1100));
@@ -571,15 +571,7 @@ fn script_reloading() {
         "noreload",
         "WSGIScriptReloading Off\nWSGIScriptAlias /app {APPS}/reload.wsgi\n",
     );
-    let write = |v: &str| {
-        let p = b.app_path("reload.wsgi");
-        std::fs::write(
-            &p,
-            format!("def application(e, sr):\n    sr('200 OK', [])\n    return [b'{v}']\n"),
-        )
-        .unwrap();
-        chmod(&p, 0o644);
-    };
+    let write = |v: &str| write_reload_app(&b, v);
     write("first");
     // One child process: every request reaches the same interpreter.
     assert_eq!(b.get("/app").text(), "first");
