@@ -115,7 +115,7 @@ apache_can_read() {
     as_apache "test -r '$d/index.wsgi' && test -x '$d/hello'" 2>/dev/null || return 1
     local bad
     bad=$(as_apache "find '$d' \\( -name .venv -o -name .pyhome -o -name __pycache__ \\) -prune \
-        -o ! -readable -print -quit" 2>&1) || return 1
+        -o ! -readable -print -quit" 2>/dev/null) || return 1
     [ -z "$bad" ]
 }
 
@@ -227,8 +227,12 @@ stop_apache() {
     apache_pid=
 }
 
+# Apache gets a session of its own: signals for this script (Ctrl-C included)
+# reach Apache only through stop_apache, by its pid, and Apache's own
+# process-group signals never reach this script. setsid execs Apache in place,
+# so $! is Apache's pid.
 start_apache() {
-    "$apache" -f "$conf" "${defines[@]}" -DFOREGROUND &
+    setsid "$apache" -f "$conf" "${defines[@]}" -DFOREGROUND </dev/null &
     apache_pid=$!
 }
 
@@ -318,6 +322,10 @@ fi
 
 stop_apache
 trap - EXIT
+# Apache gives its children 10 s to exit on SIGTERM, then kills them.
+if tail -n +"$((log_start + 1))" "$errlog" | grep -q 'AH0004[56]: child process .* still did not exit'; then
+    say "  WARN  Apache's children did not exit on SIGTERM and were killed (see the error log)"
+fi
 say
 say "Error log: $errlog"
 if [ "$failures" -ne 0 ]; then
