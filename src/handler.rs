@@ -240,6 +240,11 @@ fn import_scripts(s: &Server) {
 fn setup_interpreter(py: Python<'_>, sc: &config::ServerConfig) -> Result<(), String> {
     let r = (|| -> PyResult<()> {
         let sys_mod = py.import("sys")?;
+        // Import threading here, on the process's main thread: imported
+        // first from an Apache worker thread, it records that thread as the
+        // main one and interpreter shutdown then waits for it forever, so
+        // the child ignores SIGTERM until Apache kills it.
+        py.import("threading")?;
         let process_log: Arc<dyn wsgi::RequestLog> = Arc::new(ProcessLog);
         let out = if sc.restrict_stdout() {
             Log::restricted(

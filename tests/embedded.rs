@@ -1022,3 +1022,18 @@ fn daemon_groups_run_embedded_until_daemon_mode_lands() {
             .contains("No WSGI daemon process called 'unknown' has been configured")
     );
 }
+
+#[test]
+fn children_with_python_threads_stop_promptly() {
+    let mut a = Apache::start("threads", "WSGIScriptAlias /t {APPS}/threads.wsgi\n");
+    for _ in 0..4 {
+        assert_eq!(a.get("/t").text(), "threads ok");
+    }
+    let log = a.stop();
+    // AH00045/AH00046: Apache had to SIGTERM/SIGKILL a child that hung.
+    assert!(
+        !log.contains("AH00045") && !log.contains("AH00046"),
+        "a child hung at shutdown:\n{log}"
+    );
+    assert!(log.contains("Destroying interpreters."), "{log}");
+}
