@@ -25,6 +25,7 @@ fn daemon_conf(options: &str) -> String {
 WSGIDaemonProcess site user=www-data group=www-data {options} python-path={{APPS}}/lib
 WSGIProcessGroup site
 WSGIApplicationGroup %{{GLOBAL}}
+WSGIChunkedRequest On
 WSGIScriptAlias /info {{APPS}}/daemon_info.wsgi
 WSGIScriptAlias /hello {{APPS}}/hello.wsgi
 WSGIScriptAlias /input {{APPS}}/input.wsgi

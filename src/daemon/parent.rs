@@ -160,10 +160,11 @@ pub(crate) fn post_config(pconf: &Pool, s: &Server) {
                 None
             }
         };
+        let gi = groups.len();
         let slots = (0..d.processes)
             .map(|i| SlotRec {
                 slot: Slot::new(d.name.clone(), i, supervisor_config(d)),
-                proc_: ProcRecord::new_in(pconf),
+                proc_: ProcRecord::new_in(pconf, key(gi, i as usize)),
                 ready: None,
             })
             .collect();
@@ -191,7 +192,6 @@ pub(crate) fn post_config(pconf: &Pool, s: &Server) {
             continue;
         }
         for si in 0..reg.groups[gi].slots.len() {
-            reg.groups[gi].slots[si].proc_.register(key(gi, si), pconf);
             let d = reg.groups[gi].slots[si].slot.handle(Event::Start, Instant::now());
             carry_out(&mut reg, gi, si, d, Duration::ZERO);
         }
@@ -217,7 +217,7 @@ fn carry_out(reg: &mut Registry, gi: usize, si: usize, d: Decision, delay: Durat
             let now = Instant::now() + delay;
             let next = match spawn(reg, gi, si, delay) {
                 Ok(pid) => {
-                    reg.groups[gi].slots[si].proc_.set_pid(pid);
+                    reg.groups[gi].slots[si].proc_.watch(pid);
                     Event::Spawned { pid }
                 }
                 Err(e) => Event::SpawnFailed {
@@ -268,12 +268,11 @@ fn spawn(reg: &mut Registry, gi: usize, si: usize, delay: Duration) -> std::io::
 /// httpd's callback about a registered daemon process.
 pub(crate) fn on_other_child(event: OtherChild, key: usize) {
     let (gi, si) = ((key - 1) >> 16, (key - 1) & 0xffff);
-    let status = match event {
-        OtherChild::Death(st) => ExitStatus::from_wait_status(st),
-        OtherChild::Lost => ExitStatus::Signal {
-            signal: 0,
-            core_dumped: false,
-        },
+    // httpd passes the exit code *or* the signal number, without saying
+    // which; the daemon's pipe tells: it writes its exit code there first.
+    let code = match event {
+        OtherChild::Death(st) => st,
+        OtherChild::Lost => 0,
         // UNREGISTER: the configuration pool is going; `shutdown` stops
         // the daemons once, for all groups.
         OtherChild::Unregister | OtherChild::Other => return,
@@ -287,10 +286,25 @@ pub(crate) fn on_other_child(event: OtherChild, key: usize) {
     };
     let Some(pid) = rec.slot.pid() else { return };
     let now = Instant::now();
-    if rec.ready.as_ref().is_some_and(|fd| sys::has_byte(fd.as_fd())) {
+    let report = rec
+        .ready
+        .take()
+        .map(|fd| super::worker::ExitReport::read(fd.as_fd()))
+        .unwrap_or_default();
+    if report.ready {
         rec.slot.handle(Event::Ready { pid }, now);
     }
-    rec.ready = None;
+    let status = match report.exit_code {
+        Some(c) => ExitStatus::Code(c),
+        None if matches!(event, OtherChild::Lost) => ExitStatus::Code(0),
+        // No exit report: a signal ended it (or it died before it could
+        // report, which only start-up failures do, with codes >= 100).
+        None if code > 0 && code < 64 => ExitStatus::Signal {
+            signal: code,
+            core_dumped: false,
+        },
+        None => ExitStatus::Code(code),
+    };
     let d = rec.slot.handle(Event::Exited { pid, status }, now);
     let wake = d.wake_at;
     carry_out(&mut reg, gi, si, d, Duration::ZERO);

@@ -328,18 +328,18 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     }
 }
 
-/// One non-blocking `read` of a byte: whether one was there.
-pub fn has_byte(fd: BorrowedFd<'_>) -> bool {
-    let mut b = 0u8;
-    // SAFETY: reads one byte into b.
-    unsafe { libc::read(fd.as_raw_fd(), &mut b as *mut u8 as *mut c_void, 1) == 1 }
+/// One `read` into `buf` (the fd is non-blocking): bytes read, 0 when
+/// nothing is there.
+pub fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> usize {
+    // SAFETY: reads at most buf.len() bytes into buf.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut c_void, buf.len()) };
+    n.max(0) as usize
 }
 
-/// One `write` of a byte (best effort).
-pub fn write_byte(fd: BorrowedFd<'_>) {
-    let b = 1u8;
-    // SAFETY: writes one byte from b.
-    unsafe { libc::write(fd.as_raw_fd(), &b as *const u8 as *const c_void, 1) };
+/// One `write` of `data` (best effort, for a few bytes on a pipe).
+pub fn write_some(fd: BorrowedFd<'_>, data: &[u8]) {
+    // SAFETY: writes at most data.len() bytes from data.
+    unsafe { libc::write(fd.as_raw_fd(), data.as_ptr() as *const c_void, data.len()) };
 }
 
 /// Sets or clears `O_NONBLOCK`.
@@ -600,47 +600,58 @@ pub fn find_server(hostname: &str, port: u16) -> Option<&'static crate::httpd::S
 
 /// `apr_proc_t` for one daemon process, allocated in the configuration
 /// pool so that it lives exactly as long as httpd's registration of it.
-pub struct ProcRecord(*mut ap::apr_proc_t);
+pub struct ProcRecord {
+    proc_: *mut ap::apr_proc_t,
+    pool: *mut ap::apr_pool_t,
+    key: usize,
+    registered: bool,
+}
 
 // SAFETY: only touched by Apache's single-threaded parent.
 unsafe impl Send for ProcRecord {}
 
 impl ProcRecord {
     /// A zeroed `apr_proc_t` in `pool`.
-    pub fn new_in(pool: &crate::httpd::Pool) -> ProcRecord {
+    pub fn new_in(pool: &crate::httpd::Pool, key: usize) -> ProcRecord {
         let size = std::mem::size_of::<ap::apr_proc_t>();
         // SAFETY: apr_palloc returns pool memory of `size` bytes (it aborts
         // on allocation failure); zeroing makes a valid apr_proc_t.
         unsafe {
             let p = ap::apr_palloc(pool.as_ptr(), size) as *mut ap::apr_proc_t;
             std::ptr::write_bytes(p, 0, 1);
-            ProcRecord(p)
+            ProcRecord {
+                proc_: p,
+                pool: pool.as_ptr(),
+                key,
+                registered: false,
+            }
         }
     }
 
-    /// Points the record at a new process (after a respawn): httpd matches
-    /// dead children against this pid.
-    pub fn set_pid(&mut self, pid: u32) {
-        // SAFETY: the record lives in the pool that also owns self.
-        unsafe { (*self.0).pid = pid as libc::pid_t };
-    }
-
-    /// `apr_proc_other_child_register(proc, trampoline, key, NULL, pool)`:
-    /// httpd's parent calls [`other_child_trampoline`] with `key` when the
-    /// process dies (DEATH, from its main loop), is lost, or when `pool` is
-    /// cleared (UNREGISTER). `pool` must be the pool the record was
-    /// allocated in, so the registration never outlives it.
-    pub fn register(&mut self, key: usize, pool: &crate::httpd::Pool) {
-        // SAFETY: self.0 lives in pool; the registration is removed by
+    /// Watches process `pid`: `apr_proc_other_child_register(proc,
+    /// trampoline, key, NULL, pool)`, after unregistering the previous
+    /// process (APR forgets a dead child's `proc` before calling us, so a
+    /// stale registration must go: a second alert on it would crash). httpd's
+    /// parent then calls [`other_child_trampoline`] with `key` when the
+    /// process dies (DEATH, from its main loop) or when the pool is cleared
+    /// (UNREGISTER).
+    pub fn watch(&mut self, pid: u32) {
+        // SAFETY: proc_ lives in pool, and the registration is removed by
         // APR's own cleanup on the same pool; `key` is an integer, not a
-        // pointer, so nothing dangles.
+        // pointer, so nothing dangles. Only the single-threaded parent calls this.
         unsafe {
+            if self.registered {
+                // (APR dereferences NULL for a key it does not know.)
+                ap::apr_proc_other_child_unregister(self.key as *mut c_void);
+            }
+            self.registered = true;
+            (*self.proc_).pid = pid as libc::pid_t;
             ap::apr_proc_other_child_register(
-                self.0,
+                self.proc_,
                 Some(other_child_trampoline),
-                key as *mut c_void,
+                self.key as *mut c_void,
                 std::ptr::null_mut(),
-                pool.as_ptr(),
+                self.pool,
             )
         };
     }

@@ -47,7 +47,43 @@ fn say(level: Level, msg: &str) {
 
 fn fail_startup(msg: &str) -> ! {
     say(Level::Alert, msg);
-    sys::exit_now(STARTUP_FAILED_EXIT_CODE)
+    leave(STARTUP_FAILED_EXIT_CODE)
+}
+
+/// The write end of the pipe to the parent: `R` once ready, then `X` and
+/// the exit code just before leaving. httpd tells the parent only a number
+/// that may be an exit code or a signal; this report says which.
+static REPORT: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+
+/// Leaves the process with `code`, reporting it to the parent first.
+fn leave(code: i32) -> ! {
+    if let Some(fd) = REPORT.get() {
+        sys::write_some(fd.as_fd(), &[b'X', code as u8]);
+    }
+    leave(code)
+}
+
+/// What a dead daemon reported through its pipe (read by the parent).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExitReport {
+    pub ready: bool,
+    pub exit_code: Option<i32>,
+}
+
+impl ExitReport {
+    pub fn read(fd: std::os::fd::BorrowedFd<'_>) -> ExitReport {
+        let mut buf = [0u8; 16];
+        let n = sys::read_some(fd, &mut buf);
+        let bytes = &buf[..n];
+        ExitReport {
+            ready: bytes.contains(&b'R'),
+            exit_code: bytes
+                .iter()
+                .position(|&b| b == b'X')
+                .and_then(|i| bytes.get(i + 1))
+                .map(|&c| c as i32),
+        }
+    }
 }
 
 fn now_micros() -> i64 {
@@ -77,6 +113,9 @@ struct Shared {
     exit_code: AtomicI32,
     accepted: AtomicU64,
     total: AtomicU64,
+    /// Worker threads still running: the process exits only once they have
+    /// finished the connections they accepted (or the drain deadline passed).
+    alive: std::sync::atomic::AtomicUsize,
     active: Mutex<Vec<Option<Active>>>,
     last_activity: Mutex<Instant>,
     scripts: script::Scripts,
@@ -95,6 +134,7 @@ impl Shared {
 pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, delay: Duration) -> ! {
     sys::reset_signals();
     sys::close_apache_listeners();
+    let ready = REPORT.get_or_init(|| ready);
     if !delay.is_zero() {
         std::thread::sleep(delay);
     }
@@ -197,8 +237,7 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
     }
 
     // Ready: the parent's supervisor learns this when the process exits.
-    sys::write_byte(ready.as_fd());
-    drop(ready);
+    sys::write_some(ready.as_fd(), b"R");
 
     let timeout = group
         .socket_timeout
@@ -225,6 +264,7 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
         exit_code: AtomicI32::new(0),
         accepted: AtomicU64::new(0),
         total: AtomicU64::new(0),
+        alive: std::sync::atomic::AtomicUsize::new(threads),
         active: Mutex::new((0..threads).map(|_| None).collect()),
         last_activity: Mutex::new(Instant::now()),
         scripts: script::Scripts::default(),
@@ -241,7 +281,10 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
         if let Some(sz) = sh.group.stack_size {
             b = b.stack_size(sz as usize);
         }
-        match b.spawn(move || worker_thread(&sh, t)) {
+        match b.spawn(move || {
+            worker_thread(&sh, t);
+            sh.alive.fetch_sub(1, Ordering::AcqRel);
+        }) {
             Ok(h) => handles.push(h),
             Err(e) => fail_startup(&format!("Daemon process '{name}': cannot start thread: {e}")),
         }
@@ -257,13 +300,13 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
         shared.group.graceful_timeout.unwrap_or(Duration::from_secs(15))
     };
     let deadline = Instant::now() + drain;
-    while Instant::now() < deadline && active_count(&shared) > 0 {
+    while Instant::now() < deadline && shared.alive.load(Ordering::Acquire) > 0 {
         if sys::wait_signal(&signals, Duration::from_millis(50)).is_some() {
             break;
         }
     }
     say(Level::Info, &format!("Stopping process '{name}'."));
-    if active_count(&shared) == 0 {
+    if shared.alive.load(Ordering::Acquire) == 0 {
         // Python's exit handlers, as a clean shutdown would run them.
         init::with_gil(|py| {
             if let Ok(m) = py.import("atexit") {
@@ -271,7 +314,7 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
             }
         });
     }
-    sys::exit_now(code)
+    leave(code)
 }
 
 fn active_count(sh: &Shared) -> usize {
@@ -350,7 +393,7 @@ fn monitor(sh: &Shared, signals: &[libc::c_int]) {
                     );
                 }
                 // A Python thread cannot be interrupted safely: restart.
-                sys::exit_now(RestartReason::RequestTimeout.exit_code());
+                leave(RestartReason::RequestTimeout.exit_code());
             }
         }
     }
@@ -425,7 +468,6 @@ impl Conn {
                 if let Some(w) = g.as_mut()
                     && !self.head_sent.load(Ordering::Acquire)
                 {
-                    w.pending_mut().clear();
                     protocol::encode_error(kind, msg.as_bytes(), w.pending_mut());
                     let _ = w.flush();
                 }
@@ -729,6 +771,22 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             w.flush()
         }),
     };
+    // A small body sent unasked may be left unread if the application did
+    // not read it: drain it, or closing would reset the connection (a UNIX
+    // socket closed with unread data makes the peer's read fail).
+    if head.body_follows {
+        let mut r = reader.lock().unwrap_or_else(|e| e.into_inner());
+        let s = r.get_mut();
+        if s.set_nonblocking(true).is_ok() {
+            let mut sink = [0u8; 16384];
+            for _ in 0..16 {
+                match io::Read::read(s, &mut sink) {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+        }
+    }
     // Dropping the streams closes the connection (no reuse yet).
     drop(reader);
 }
