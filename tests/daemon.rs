@@ -311,6 +311,10 @@ fn request_timeout_gives_504_and_recycles() {
     assert_eq!(r.status, 504, "{}", r.text());
     assert!(start.elapsed() < Duration::from_secs(15));
     assert!(a.wait_log("request time limit", Duration::from_secs(5)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{old}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (r, body) = info(&a);
     assert_eq!(r.status, 200);
     assert_ne!(json_field(&body, "pid"), old);

@@ -376,6 +376,9 @@ fn monitor(sh: &Shared, signals: &[libc::c_int]) {
                 .map(|a| (a.conn.clone(), a.request_id.clone(), a.uri.clone()))
                 .collect();
             if !over.is_empty() {
+                // No more accepts here: the next request goes to the backlog
+                // for the replacement (or another process of the group).
+                sh.stop(RestartReason::RequestTimeout.exit_code());
                 for (conn, id, uri) in &over {
                     say(
                         Level::Error,
