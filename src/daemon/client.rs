@@ -256,7 +256,7 @@ struct Exchange<'r> {
 impl Exchange<'_> {
     fn relay(&mut self, reader: &mut FrameReader<UnixStream>) -> Result<(), Failure> {
         let mut body_buf: Vec<u8> = Vec::new();
-        let mut sink = ApacheSink::new(self.r);
+        let mut sink = ApacheSink::new(self.r, false, None);
         loop {
             match reader.next_frame()? {
                 Frame::Hello(h) => self.daemon_pid = Some(h.pid),

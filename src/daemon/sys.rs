@@ -588,7 +588,9 @@ pub fn find_server(hostname: &str, port: u16) -> Option<&'static crate::httpd::S
     let mut by_name = None;
     while let Some(cur) = s {
         if cur.hostname() == hostname {
-            if cur.port() == port || cur.port() == 0 {
+            // SAFETY: reads one field of a live server_rec.
+            let p = unsafe { (*cur.as_ptr()).port };
+            if p == port || p == 0 {
                 return Some(cur);
             }
             by_name.get_or_insert(cur);

@@ -946,7 +946,7 @@ fn run_request(
         limits: sh.limits,
     };
     let state = response::State::new(Box::new(sink), header_only);
-    let outcome = response::run(py, &app, env.as_any(), &state, log_ref, &filename);
+    let outcome = response::run(py, &app, env.as_any(), &state, log_ref, &filename, request_id);
     response::finish(py, &state);
     input.get().detach_source(py);
     errors.get().flush_pending(py);
