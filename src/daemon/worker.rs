@@ -132,6 +132,7 @@ impl Shared {
 
 /// The daemon process's life, from the fork to `_exit`.
 pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, delay: Duration) -> ! {
+    let parent = std::os::unix::process::parent_id();
     sys::reset_signals();
     sys::close_apache_listeners();
     let ready = REPORT.get_or_init(|| ready);
@@ -183,8 +184,12 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
             ));
         }
     }
-    // After setuid, which clears it: die with the parent.
+    // After setuid, which clears it: die with the parent. If the parent
+    // already died (before the signal was armed), leave now.
     let _ = sys::set_parent_death_signal(libc::SIGTERM);
+    if std::os::unix::process::parent_id() != parent {
+        leave(0);
+    }
     if let Some(mask) = group.umask {
         sys::set_umask(mask);
     }
