@@ -43,26 +43,6 @@ static PROCESS: OnceLock<Process> = OnceLock::new();
 
 pub(crate) fn post_config(s: &Server) {
     warn_shared_interpreter(s);
-    if let Some(g) = crate::module::globals() {
-        for d in g.daemon_processes() {
-            log::server(
-                Some(s),
-                Level::Warning,
-                &format!(
-                    "mod_wsgi (pid={}): WSGIDaemonProcess '{}': daemon mode is not implemented by mod_wsgi-rs yet; \
-                     requests for this process group run in embedded mode, in Apache's child processes and as \
-                     Apache's User, and its options ({}) have no effect.",
-                    std::process::id(),
-                    d.name,
-                    if d.options_given.is_empty() {
-                        "none".to_string()
-                    } else {
-                        d.options_given.join(", ")
-                    }
-                ),
-            );
-        }
-    }
     log::server(
         Some(s),
         Level::Info,
@@ -105,7 +85,7 @@ fn warn_shared_interpreter(main: &Server) {
     }
 }
 
-fn settings(sc: &config::ServerConfig) -> init::Settings {
+pub(crate) fn settings(sc: &config::ServerConfig) -> init::Settings {
     init::Settings {
         home: sc.python_home().map(str::to_string),
         optimize: sc.python_optimize(),
@@ -576,8 +556,17 @@ pub(crate) fn handler(r: &Request) -> c_int {
             );
             return status(sys::HTTP_INTERNAL_SERVER_ERROR);
         }
-        // Daemon mode is not implemented yet: post_config said so at
-        // start-up; the request runs here, in embedded mode.
+        // ---- daemon mode (branch daemon): hand the request to the group.
+        if let Some((socket, group, _)) = crate::daemon::parent::find_group(&process_group) {
+            let target = crate::daemon::client::Target {
+                script_filename: &filename,
+                application_group: &application_group,
+                callable_object: &callable,
+                script_reloading: dc.script_reloading(),
+            };
+            return crate::daemon::client::forward(r, group, &socket, &vars, &target);
+        }
+        // ---- end daemon mode
     }
 
     if process_group.is_empty() && server_config(server).restrict_embedded() {

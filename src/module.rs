@@ -359,7 +359,7 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
 }
 
 unsafe extern "C" fn hook_post_config(
-    _pconf: *mut sys::apr_pool_t,
+    pconf: *mut sys::apr_pool_t,
     _plog: *mut sys::apr_pool_t,
     _ptemp: *mut sys::apr_pool_t,
     s: *mut sys::server_rec,
@@ -372,6 +372,9 @@ unsafe extern "C" fn hook_post_config(
         // SAFETY: s is the main server, live for this generation.
         let s = unsafe { Server::from_ptr(s) };
         crate::handler::post_config(s);
+        // ---- daemon mode (branch daemon): bind sockets, fork daemons.
+        // SAFETY: httpd passes pconf, live for this configuration generation.
+        crate::daemon::parent::post_config(unsafe { Pool::from_ptr(pconf) }, s);
         crate::httpd::OK
     })
 }
@@ -381,6 +384,8 @@ unsafe extern "C" fn hook_child_init(p: *mut sys::apr_pool_t, s: *mut sys::serve
         log::install_logger();
         // SAFETY: pchild and the main server are live for the child's life.
         let (pool, s) = unsafe { (Pool::from_ptr(p), Server::from_ptr(s)) };
+        // ---- daemon mode (branch daemon): close the daemons' sockets.
+        crate::daemon::parent::child_init();
         crate::handler::child_init(pool, s);
     })
 }

@@ -1,7 +1,18 @@
-//! Daemon mode. So far the two pure cores: the Apache-child-to-daemon
-//! protocol ([`protocol`], see docs/daemon-protocol.md) and the restart
-//! decisions of the parent's supervisor ([`supervisor`]). The processes,
-//! sockets and client that use them come next.
+//! Daemon mode (`WSGIDaemonProcess` / `WSGIProcessGroup`).
+//!
+//! * [`protocol`]: the pure Apache-child-to-daemon frame codec
+//!   (docs/daemon-protocol.md).
+//! * [`supervisor`]: the pure restart decisions for each daemon slot.
+//! * [`parent`]: Apache's parent process: sockets, forks, supervision
+//!   through httpd's other-child callbacks, shutdown.
+//! * [`worker`]: the daemon process itself: privileges, Python, worker
+//!   threads, timers.
+//! * [`client`]: the Apache child's side of one request.
+//! * [`sys`]: the system calls (the only `unsafe` here).
 
+pub(crate) mod client;
+pub(crate) mod parent;
 pub mod protocol;
 pub mod supervisor;
+pub(crate) mod sys;
+pub(crate) mod worker;

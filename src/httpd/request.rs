@@ -342,3 +342,27 @@ impl Request {
         false
     }
 }
+
+// ---- daemon mode (branch daemon): the request body's shape, for the
+// Apache child side of daemon mode (daemon/client.rs).
+impl Request {
+    /// `ap_should_client_block`: sends `100 Continue` when the client asked.
+    pub(crate) fn should_client_block(&self) -> bool {
+        // SAFETY: a live request after setup_client_block.
+        unsafe { sys::ap_should_client_block(self.as_ptr()) != 0 }
+    }
+
+    /// Declared Content-Length of the request body (after
+    /// setup_client_block), or -1 when chunked.
+    pub(crate) fn remaining(&self) -> i64 {
+        // SAFETY: reads one field of a live request.
+        unsafe { (*self.as_ptr()).remaining }
+    }
+
+    /// Whether the body uses chunked transfer encoding.
+    pub(crate) fn read_chunked(&self) -> bool {
+        // SAFETY: reads one field of a live request.
+        unsafe { (*self.as_ptr()).read_chunked != 0 }
+    }
+}
+// ---- end daemon mode

@@ -1,0 +1,348 @@
+//! The Apache child's side of daemon mode: hands a request to its group's
+//! daemon over the UNIX socket and relays the response to the client,
+//! following `docs/daemon-protocol.md`. No Python here at all: the GIL is
+//! never involved in a daemon request on this side.
+//!
+//! Failures are logged once, here, with the group, the daemon pid, the
+//! request's URI and id, and answered as the protocol document's table
+//! says: 503 when the daemon cannot be reached, 502 when it died or spoke
+//! nonsense, 504 on timeouts, 500 when the application failed.
+#![forbid(unsafe_code)]
+
+use super::protocol::{
+    self, Decoder, Frame, FrameReader, FrameWriter, Hello, Limits, Peer, ProtocolError,
+    RequestBody, RequestMeta,
+};
+use super::sys;
+use crate::config::DaemonProcess;
+use crate::httpd::io::ApacheSink;
+use crate::httpd::log::{self, Level};
+use crate::httpd::Request;
+use crate::wsgi::{self, ResponseSink};
+use std::os::raw::c_int;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// Bodies up to this size with a known length go with the head, unasked.
+const BODY_FOLLOWS_MAX: u64 = 64 * 1024;
+
+/// What the handler knows about the request beyond the CGI variables.
+pub(crate) struct Target<'a> {
+    pub script_filename: &'a str,
+    pub application_group: &'a str,
+    pub callable_object: &'a str,
+    pub script_reloading: bool,
+}
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// Bytes as a latin-1 `String` (header text travels as bytes).
+fn latin1(b: &[u8]) -> String {
+    b.iter().map(|&c| c as char).collect()
+}
+
+/// The handler for a request whose process group is a configured daemon
+/// group: forward it, relay the answer, return the handler's status.
+pub(crate) fn forward(
+    r: &Request,
+    group: &DaemonProcess,
+    socket: &Path,
+    vars: &[(&[u8], &[u8])],
+    t: &Target<'_>,
+) -> c_int {
+    let pid = std::process::id();
+    let name = &group.name;
+    let request_id = r.log_id().to_string_lossy().into_owned();
+    let uri = r.uri().to_string_lossy().into_owned();
+    let fail = |status: u32, msg: String| -> c_int {
+        log::request(r, Level::Error, &format!("mod_wsgi (pid={pid}): {msg}"));
+        status as c_int
+    };
+
+    let connect_timeout = group.connect_timeout;
+    let stream = match sys::connect_unix(socket, connect_timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                503,
+                format!(
+                    "Unable to connect to WSGI daemon process '{name}' on '{}' within connect-timeout ({} s): {e}. \
+                     Check that the daemon processes are running (look for messages about them exiting) and that \
+                     Apache's User may access the socket (WSGISocketPrefix).",
+                    socket.display(),
+                    connect_timeout.as_secs()
+                ),
+            );
+        }
+    };
+    let timeout = group
+        .socket_timeout
+        .unwrap_or_else(|| sys::server_timeout(r.server()));
+    let timeout = (!timeout.is_zero()).then_some(timeout);
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    let queue_start = now_micros();
+
+    // The body's shape; small known bodies go with the head.
+    let body = if r.read_chunked() {
+        RequestBody::Chunked
+    } else if r.remaining() > 0 {
+        RequestBody::Length(r.remaining() as u64)
+    } else {
+        RequestBody::None
+    };
+    let expects = r.headers_in().get(c"Expect").is_some();
+    let mut small_body: Option<Vec<u8>> = None;
+    if let RequestBody::Length(n) = body
+        && n <= BODY_FOLLOWS_MAX
+        && !expects
+    {
+        let mut buf = vec![0u8; n as usize];
+        let mut got = 0;
+        if r.should_client_block() {
+            while got < buf.len() {
+                match r.get_client_block(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(k) => got += k,
+                    Err(e) => {
+                        return fail(
+                            400,
+                            format!("Failed to read the request body of '{uri}' from the client: {e}."),
+                        );
+                    }
+                }
+            }
+        }
+        buf.truncate(got);
+        small_body = Some(buf);
+    }
+
+    let limits = Limits {
+        header_buffer_size: group
+            .header_buffer_size
+            .unwrap_or(protocol::DEFAULT_HEADER_BUFFER_SIZE),
+        ..Limits::default()
+    };
+    let meta = RequestMeta {
+        request_id: 0,
+        request_start_us: r.request_time().max(0) as u64,
+        queue_start_us: queue_start,
+        timeout_ms: timeout.map_or(0, |d| d.as_millis().min(u32::MAX as u128) as u32),
+        script_reloading: t.script_reloading,
+        body,
+        body_follows: small_body.is_some(),
+        process_group: name.as_bytes(),
+        application_group: t.application_group.as_bytes(),
+        script_filename: t.script_filename.as_bytes(),
+        callable_object: t.callable_object.as_bytes(),
+        handler_script: b"",
+    };
+    let Ok(write_half) = stream.try_clone() else {
+        return fail(503, format!("Cannot use the socket of daemon process group '{name}'."));
+    };
+    let hello = Hello {
+        role: Peer::ApacheChild,
+        pid,
+    };
+    let mut writer = FrameWriter::new(write_half, Peer::Daemon, &hello);
+    let extra: [(&[u8], &[u8]); 1] = [(b"mod_wsgi.request_id", request_id.as_bytes())];
+    if let Err(e) = protocol::encode_request_head(
+        &meta,
+        vars.iter().copied().chain(extra.iter().copied()),
+        &limits,
+        writer.pending_mut(),
+    ) {
+        return fail(500, format!("Request to daemon process group '{name}' failed: {e}"));
+    }
+    if let Some(b) = &small_body {
+        if !b.is_empty() {
+            protocol::encode_body(b, false, writer.pending_mut());
+        }
+        protocol::encode_end(writer.pending_mut());
+    }
+    let mut reader = FrameReader::new(stream, Decoder::new(Peer::Daemon, limits));
+    let mut x = Exchange {
+        r,
+        writer,
+        daemon_pid: None,
+        head_sent: false,
+        body_done: small_body.is_some() || body == RequestBody::None,
+        asked_client: false,
+        client_gone: false,
+    };
+    let result = match x.writer.flush() {
+        Ok(()) => x.relay(&mut reader),
+        Err(e) => Err(Failure::Protocol(e)),
+    };
+    let who = match x.daemon_pid {
+        Some(p) => format!("daemon process (pid {p})"),
+        None => "daemon process".to_string(),
+    };
+    let status = match result {
+        Ok(()) => return crate::httpd::OK,
+        Err(Failure::Protocol(e)) => {
+            let msg = format!(
+                "Request to daemon process group '{name}' failed: {e}. The {who} was serving '{uri}' (request id {request_id})."
+            );
+            log::request(r, Level::Error, &format!("mod_wsgi (pid={pid}): {msg}"));
+            e.gateway_status()
+        }
+        Err(Failure::Daemon { status, message }) => {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): Request to daemon process group '{name}' failed: the {who} reported: {message} (serving '{uri}', request id {request_id})."
+                ),
+            );
+            status
+        }
+        Err(Failure::BadHeader(why)) => {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): Request to daemon process group '{name}' failed: the {who} sent an invalid response header ({why}) for '{uri}' (request id {request_id})."
+                ),
+            );
+            502
+        }
+        Err(Failure::ClientGone) => {
+            log::request(
+                r,
+                Level::Info,
+                &format!("mod_wsgi (pid={pid}): The client went away while '{uri}' was streamed from daemon process group '{name}'."),
+            );
+            r.abort_connection();
+            return crate::httpd::OK;
+        }
+    };
+    if x.head_sent {
+        // The status is already on its way: cut the response short.
+        r.abort_connection();
+        return crate::httpd::OK;
+    }
+    status as c_int
+}
+
+enum Failure {
+    Protocol(ProtocolError),
+    Daemon { status: u16, message: String },
+    BadHeader(String),
+    ClientGone,
+}
+
+impl From<ProtocolError> for Failure {
+    fn from(e: ProtocolError) -> Self {
+        Failure::Protocol(e)
+    }
+}
+
+struct Exchange<'r> {
+    r: &'r Request,
+    writer: FrameWriter<UnixStream>,
+    daemon_pid: Option<u32>,
+    head_sent: bool,
+    body_done: bool,
+    asked_client: bool,
+    client_gone: bool,
+}
+
+impl Exchange<'_> {
+    fn relay(&mut self, reader: &mut FrameReader<UnixStream>) -> Result<(), Failure> {
+        let mut body_buf: Vec<u8> = Vec::new();
+        let mut sink = ApacheSink::new(self.r, false, None);
+        loop {
+            match reader.next_frame()? {
+                Frame::Hello(h) => self.daemon_pid = Some(h.pid),
+                Frame::BodyCredit(n) => self.answer_credit(n.get() as usize, &mut body_buf)?,
+                Frame::ResponseHead(h) => {
+                    let status_line = latin1(h.status);
+                    let status = wsgi::validate::status_code(&status_line)
+                        .map_err(|e| Failure::BadHeader(format!("status '{status_line}': {e}")))?;
+                    let mut headers = Vec::with_capacity(h.headers.len());
+                    for (k, v) in h.headers.iter() {
+                        let (k, v) = (latin1(k), latin1(v));
+                        wsgi::validate::header(&k, &v).map_err(Failure::BadHeader)?;
+                        headers.push((k, v));
+                    }
+                    let head = wsgi::ResponseHead {
+                        status,
+                        status_line,
+                        headers,
+                    };
+                    let _ = sink.start(&head);
+                }
+                Frame::Body { data, flush } => {
+                    if self.client_gone {
+                        continue;
+                    }
+                    self.head_sent = true;
+                    if self.r.write(data).is_err() || (flush && self.r.flush().is_err()) {
+                        self.client_gone = true;
+                        let mut out = Vec::new();
+                        protocol::encode_abort(b"the client went away", &mut out);
+                        self.writer.pending_mut().extend_from_slice(&out);
+                        let _ = self.writer.flush();
+                        return Err(Failure::ClientGone);
+                    }
+                }
+                Frame::End => return Ok(()),
+                Frame::Error { kind, message } => {
+                    return Err(Failure::Daemon {
+                        status: kind.http_status(),
+                        message: String::from_utf8_lossy(message).into_owned(),
+                    });
+                }
+                Frame::Goodbye => {}
+                Frame::RequestHead(_) | Frame::Abort { .. } => {
+                    // The decoder refuses Apache-only frames from a daemon.
+                }
+            }
+        }
+    }
+
+    /// Answers a body credit with exactly one body frame of 1..=N bytes
+    /// read from the client, or an end frame, or an abort.
+    fn answer_credit(&mut self, n: usize, buf: &mut Vec<u8>) -> Result<(), Failure> {
+        if self.body_done {
+            protocol::encode_end(self.writer.pending_mut());
+            self.writer.flush()?;
+            return Ok(());
+        }
+        if !self.asked_client {
+            self.asked_client = true;
+            // Sends "100 Continue" when the client waits for it.
+            if !self.r.should_client_block() {
+                self.body_done = true;
+                protocol::encode_end(self.writer.pending_mut());
+                self.writer.flush()?;
+                return Ok(());
+            }
+        }
+        let want = n.min(256 * 1024);
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        match self.r.get_client_block(&mut buf[..want]) {
+            Ok(0) => {
+                self.body_done = true;
+                protocol::encode_end(self.writer.pending_mut());
+            }
+            Ok(k) => {
+                self.writer.body(&buf[..k], false)?;
+            }
+            Err(e) => {
+                self.body_done = true;
+                protocol::encode_abort(e.to_string().as_bytes(), self.writer.pending_mut());
+            }
+        }
+        self.writer.flush()?;
+        Ok(())
+    }
+}

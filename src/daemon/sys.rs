@@ -1,0 +1,752 @@
+//! The system calls daemon mode needs: fork, privilege dropping, signal
+//! reset, UNIX sockets with peer credentials, and Apache's process
+//! bookkeeping (`apr_proc_other_child_*`). One of the few rooms with
+//! `unsafe`; everything here is a thin wrapper that takes `OwnedFd` /
+//! `BorrowedFd`, never raw descriptor integers, and turns -1 into
+//! `io::Error` through [`cvt`].
+
+use crate::httpd::sys as ap;
+use std::ffi::{CStr, CString, c_void};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// -1 → the thread's `errno` as an `io::Error`.
+pub fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// What [`fork`] returned on this side.
+pub enum Forked {
+    /// In the parent: the child's pid.
+    Parent(u32),
+    /// In the child.
+    Child,
+}
+
+/// `fork()`.
+///
+/// # Safety
+/// The calling process must be single-threaded (Apache's parent in
+/// post_config or in its main loop, never an Apache child). In a
+/// multi-threaded process the child could only do async-signal-safe work
+/// until it execs; here, with one thread, the child owns a consistent copy
+/// of every lock and may settle down (drop privileges, start Python). The
+/// child must leave with [`exit_now`], never `exit()`, so that httpd's
+/// `atexit` handlers do not run the parent's pool cleanups in it.
+unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller guarantees a single-threaded process.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(pid as u32)
+    })
+}
+
+/// `_exit(code)`: leaves without atexit handlers or stdio flushing.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// In a fresh daemon process: every signal back to its default action,
+/// SIGPIPE ignored (a client going away must be an `EPIPE`, not a death),
+/// and an empty signal mask.
+pub fn reset_signals() {
+    // SAFETY: plain signal-disposition calls on this (single-threaded)
+    // process; the sigset is initialised by sigemptyset.
+    unsafe {
+        for sig in 1..libc::SIGRTMIN() {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Blocks `signals` in the calling thread (and the threads it creates
+/// later), so that one thread can take them with [`wait_signal`].
+pub fn block_signals(signals: &[libc::c_int]) {
+    // SAFETY: sigset initialised before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// `sigtimedwait` on `signals` (which must be blocked): the signal taken,
+/// or None when `timeout` passed.
+pub fn wait_signal(signals: &[libc::c_int], timeout: Duration) -> Option<libc::c_int> {
+    // SAFETY: sigset and timespec initialised; siginfo may be NULL.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        let rc = libc::sigtimedwait(&set, std::ptr::null_mut(), &ts);
+        if rc > 0 { Some(rc) } else { None }
+    }
+}
+
+/// `kill(pid, sig)`.
+pub fn kill(pid: u32, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: sends a signal; no memory involved.
+    cvt(unsafe { libc::kill(pid as libc::pid_t, sig) }).map(|_| ())
+}
+
+/// `waitpid(pid, WNOHANG)`: the raw wait status if the child has ended.
+pub fn try_wait(pid: u32) -> io::Result<Option<i32>> {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer.
+    let rc = cvt(unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) })?;
+    Ok(if rc == 0 { None } else { Some(status) })
+}
+
+/// `prctl(PR_SET_PDEATHSIG, sig)`: the kernel sends `sig` to this process
+/// when its parent dies. `setuid` clears it, so call it afterwards.
+pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(|_| ())
+}
+
+/// `umask(mask)`.
+pub fn set_umask(mask: u32) {
+    // SAFETY: no memory involved.
+    unsafe { libc::umask(mask as libc::mode_t) };
+}
+
+/// A user as `getpwnam`/`getpwuid` found it.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+}
+
+fn passwd_to_user(p: *const libc::passwd) -> Option<User> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-NULL passwd from getpw*_r points into our buffer.
+    unsafe {
+        Some(User {
+            name: CStr::from_ptr((*p).pw_name).to_string_lossy().into_owned(),
+            uid: (*p).pw_uid,
+            gid: (*p).pw_gid,
+            home: if (*p).pw_dir.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr((*p).pw_dir).to_string_lossy().into_owned()
+            },
+        })
+    }
+}
+
+/// Looks a user up by name, or by `#uid`.
+pub fn lookup_user(spec: &str) -> Option<User> {
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    let mut buf = vec![0 as libc::c_char; 16384];
+    if let Some(n) = spec.strip_prefix('#') {
+        let uid: u32 = n.parse().ok()?;
+        // SAFETY: buffers are valid for their lengths; out is checked.
+        unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+        return passwd_to_user(out).or(Some(User {
+            name: String::new(),
+            uid,
+            gid: u32::MAX,
+            home: String::new(),
+        }));
+    }
+    let c = CString::new(spec).ok()?;
+    // SAFETY: as above.
+    unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    passwd_to_user(out)
+}
+
+/// Looks a group up by name, or by `#gid`.
+pub fn lookup_group(spec: &str) -> Option<u32> {
+    if let Some(n) = spec.strip_prefix('#') {
+        return n.parse().ok();
+    }
+    let c = CString::new(spec).ok()?;
+    let mut gr: libc::group = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::group = std::ptr::null_mut();
+    let mut buf = vec![0 as libc::c_char; 16384];
+    // SAFETY: buffers valid for their lengths; out checked.
+    unsafe { libc::getgrnam_r(c.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if out.is_null() {
+        None
+    } else {
+        // SAFETY: non-NULL result points at gr.
+        Some(unsafe { (*out).gr_gid })
+    }
+}
+
+/// Drops root: `setgid(gid)`, then `initgroups(user, gid)` (or, with
+/// `supplementary`, `setgroups` with exactly those groups), then
+/// `setuid(uid)`. Refuses uid 0: a WSGI daemon never runs as root.
+pub fn drop_privileges(
+    user: &str,
+    uid: u32,
+    gid: u32,
+    supplementary: Option<&[u32]>,
+) -> io::Result<()> {
+    if uid == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "WSGI process blocked from running as root",
+        ));
+    }
+    // SAFETY: plain credential calls with valid arguments.
+    unsafe {
+        cvt(libc::setgid(gid))?;
+        match supplementary {
+            Some(groups) => {
+                let mut all = vec![gid];
+                all.extend_from_slice(groups);
+                cvt(libc::setgroups(all.len(), all.as_ptr()))?;
+            }
+            None => {
+                let c = CString::new(user).unwrap_or_default();
+                if !user.is_empty() {
+                    cvt(libc::initgroups(c.as_ptr(), gid))?;
+                } else {
+                    cvt(libc::setgroups(1, &gid))?;
+                }
+            }
+        }
+        cvt(libc::setuid(uid))?;
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (`geteuid() == 0`).
+pub fn is_root() -> bool {
+    // SAFETY: no memory involved.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Sets environment variables (LANG, LC_ALL, HOME, ...) in a fresh daemon
+/// process. Refuses when other threads exist (they could be reading the
+/// environment).
+pub fn set_env_single_threaded(vars: &[(&str, &str)]) -> io::Result<()> {
+    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
+    if threads > 1 {
+        return Err(io::Error::other("cannot change the environment: other threads run"));
+    }
+    for (k, v) in vars {
+        // SAFETY: single-threaded (checked above).
+        unsafe { std::env::set_var(k, v) };
+    }
+    Ok(())
+}
+
+/// Shows `title` in `ps` and `/proc/PID/cmdline`: overwrites the argv area
+/// httpd was started with (its strings are contiguous) and sets the thread
+/// name (`comm`, 15 bytes) with `PR_SET_NAME`.
+pub fn set_process_title(title: &str) {
+    let c = CString::new(title.replace('\0', "")).unwrap_or_default();
+    // SAFETY: PR_SET_NAME copies at most 16 bytes from a NUL-terminated
+    // string. The argv strings come from the kernel's argument area, laid
+    // out back to back; we write only inside [argv[0], end of last arg),
+    // computed from the strings themselves, in a single-threaded process.
+    unsafe {
+        libc::prctl(libc::PR_SET_NAME, c.as_ptr() as libc::c_ulong, 0, 0, 0);
+        let Some(s) = crate::httpd::Server::main() else {
+            return;
+        };
+        let process = (*s.as_ptr()).process;
+        if process.is_null() {
+            return;
+        }
+        let argc = (*process).argc as usize;
+        let argv = (*process).argv as *const *mut libc::c_char;
+        if argc == 0 || argv.is_null() || (*argv).is_null() {
+            return;
+        }
+        let start = *argv;
+        let mut end = start;
+        for i in 0..argc {
+            let a = *argv.add(i);
+            if a.is_null() || a != end {
+                break;
+            }
+            end = a.add(libc::strlen(a) + 1);
+        }
+        let room = end.offset_from(start) as usize;
+        if room < 2 {
+            return;
+        }
+        std::ptr::write_bytes(start, 0, room);
+        let bytes = c.as_bytes();
+        let n = bytes.len().min(room - 1);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr() as *const libc::c_char, start, n);
+    }
+}
+
+/// `ap_close_listeners()`: closes Apache's listening sockets (port 80 ...)
+/// in a daemon process, so it never accepts an HTTP connection.
+pub fn close_apache_listeners() {
+    unsafe extern "C" {
+        fn ap_close_listeners();
+    }
+    // SAFETY: httpd's own function, resolved from the apache2 binary; it
+    // only closes the listener sockets of this process.
+    unsafe { ap_close_listeners() };
+}
+
+/// `pipe2(O_CLOEXEC | O_NONBLOCK)`: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid 2-int array; on success both are new fds we own.
+    unsafe {
+        cvt(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK))?;
+        Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
+    }
+}
+
+/// One `read` into `buf` (the fd is non-blocking): bytes read, 0 when
+/// nothing is there.
+pub fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> usize {
+    // SAFETY: reads at most buf.len() bytes into buf.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr() as *mut c_void, buf.len()) };
+    n.max(0) as usize
+}
+
+/// One `write` of `data` (best effort, for a few bytes on a pipe).
+pub fn write_some(fd: BorrowedFd<'_>, data: &[u8]) {
+    // SAFETY: writes at most data.len() bytes from data.
+    unsafe { libc::write(fd.as_raw_fd(), data.as_ptr() as *const c_void, data.len()) };
+}
+
+/// Sets or clears `O_NONBLOCK`.
+pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    // SAFETY: fcntl on a valid fd.
+    unsafe {
+        let flags = cvt(libc::fcntl(fd.as_raw_fd(), libc::F_GETFL))?;
+        let flags = if on {
+            flags | libc::O_NONBLOCK
+        } else {
+            flags & !libc::O_NONBLOCK
+        };
+        cvt(libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags))?;
+    }
+    Ok(())
+}
+
+/// `poll` for readability: true when readable, false on timeout.
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut p, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
+    match rc {
+        -1 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
+
+/// The uid and pid of the process at the other end (`SO_PEERCRED`).
+pub fn peer_credentials(s: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    let mut cred: libc::ucred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and len are valid out-pointers of the right size.
+    cvt(unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut libc::ucred as *mut c_void,
+            &mut len,
+        )
+    })?;
+    Ok((cred.uid, cred.pid as u32))
+}
+
+/// Sets `SO_SNDBUF` / `SO_RCVBUF`.
+pub fn set_buffer_size(s: BorrowedFd<'_>, send: bool, size: u32) -> io::Result<()> {
+    let v = size as libc::c_int;
+    // SAFETY: v is an int of the size passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            if send { libc::SO_SNDBUF } else { libc::SO_RCVBUF },
+            &v as *const libc::c_int as *const c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+fn sockaddr_un(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain old data.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the socket path is {} bytes long, but UNIX socket paths are limited to {}; use a shorter WSGISocketPrefix",
+                bytes.len(),
+                addr.sun_path.len() - 1
+            ),
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    Ok((addr, len))
+}
+
+/// Binds and listens on a UNIX stream socket at `path` (an old file there
+/// is removed first), then gives it to `uid:gid` with mode 0600, so only
+/// Apache's children (and root) may connect.
+pub fn listen_unix(path: &Path, backlog: i32, uid: u32, gid: u32) -> io::Result<OwnedFd> {
+    let (addr, len) = sockaddr_un(path)?;
+    let _ = std::fs::remove_file(path);
+    // SAFETY: socket returns a new fd we own; addr/len describe a valid
+    // sockaddr_un; the path strings are NUL-terminated CStrings.
+    unsafe {
+        let fd = OwnedFd::from_raw_fd(cvt(libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+        ))?);
+        cvt(libc::bind(
+            fd.as_raw_fd(),
+            &addr as *const libc::sockaddr_un as *const libc::sockaddr,
+            len,
+        ))?;
+        cvt(libc::listen(fd.as_raw_fd(), backlog))?;
+        use std::os::unix::ffi::OsStrExt;
+        let c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in socket path"))?;
+        if is_root() {
+            cvt(libc::chown(c.as_ptr(), uid, gid))?;
+        }
+        cvt(libc::chmod(c.as_ptr(), 0o600))?;
+        Ok(fd)
+    }
+}
+
+/// `accept4(SOCK_CLOEXEC)` on a listener; `WouldBlock` when another
+/// process or thread took the connection first (non-blocking listener).
+pub fn accept(listener: BorrowedFd<'_>) -> io::Result<UnixStream> {
+    // SAFETY: NULL address pointers are allowed; the new fd is ours.
+    unsafe {
+        let fd = cvt(libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC,
+        ))?;
+        Ok(UnixStream::from_raw_fd(fd))
+    }
+}
+
+/// Connects to the UNIX socket at `path`, retrying while the daemon's
+/// backlog is full or the socket is missing or refusing (a daemon being
+/// restarted) until `timeout` passes. Returns the last error then.
+pub fn connect_unix(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let (addr, len) = sockaddr_un(path)?;
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        // SAFETY: a new fd we own; addr/len describe a valid sockaddr_un.
+        let attempt = unsafe {
+            let fd = OwnedFd::from_raw_fd(cvt(libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            ))?);
+            match cvt(libc::connect(
+                fd.as_raw_fd(),
+                &addr as *const libc::sockaddr_un as *const libc::sockaddr,
+                len,
+            )) {
+                Ok(_) => Ok(fd),
+                Err(e) => Err(e),
+            }
+        };
+        match attempt {
+            Ok(fd) => {
+                set_nonblocking(fd.as_fd(), false)?;
+                return Ok(UnixStream::from(fd));
+            }
+            Err(e) => {
+                let retry = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EAGAIN) | Some(libc::ECONNREFUSED) | Some(libc::ENOENT)
+                        | Some(libc::EINTR)
+                );
+                if !retry || Instant::now() + pause > deadline {
+                    return Err(e);
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+// ------------------------------------------------ Apache's process records
+
+/// The `AP_SQ_CONFIG_GEN` counter: how many times the configuration was
+/// read (grows with each restart).
+pub fn config_generation() -> i32 {
+    // SAFETY: reads httpd's global state.
+    unsafe { ap::ap_state_query(ap::AP_SQ_CONFIG_GEN as libc::c_int) }
+}
+
+/// `ap_runtime_dir_relative(p, name)` (DefaultRuntimeDir), or
+/// `ap_server_root_relative` for an explicit relative prefix.
+pub fn runtime_path(pool: &crate::httpd::Pool, name: &str, server_root: bool) -> Option<String> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: both return a string allocated in pool, or NULL.
+    unsafe {
+        let p = if server_root {
+            ap::ap_server_root_relative(pool.as_ptr(), c.as_ptr())
+        } else {
+            ap::ap_runtime_dir_relative(pool.as_ptr(), c.as_ptr())
+        };
+        if p.is_null() {
+            None
+        } else {
+            Some(CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
+    }
+}
+
+/// Apache's `User` and `Group` (`ap_unixd_config`): (name, uid, gid).
+pub fn apache_user() -> (String, u32, u32) {
+    // SAFETY: set up by mod_unixd before post_config, only read here.
+    unsafe {
+        let c = &*(&raw const ap::ap_unixd_config);
+        let name = if c.user_name.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(c.user_name).to_string_lossy().into_owned()
+        };
+        (name, c.user_id, c.group_id)
+    }
+}
+
+/// The server's `Timeout` directive.
+pub fn server_timeout(s: &crate::httpd::Server) -> Duration {
+    // SAFETY: a live server_rec; reads one field.
+    let us = unsafe { (*s.as_ptr()).timeout };
+    Duration::from_micros(us.max(0) as u64)
+}
+
+/// Every server_rec (main server first), as (hostname, port) and pointer,
+/// so a daemon can log to the VirtualHost a request came through.
+pub fn find_server(hostname: &str, port: u16) -> Option<&'static crate::httpd::Server> {
+    let main = crate::httpd::Server::main()?;
+    let mut s = Some(main);
+    let mut by_name = None;
+    while let Some(cur) = s {
+        if cur.hostname() == hostname {
+            // SAFETY: reads one field of a live server_rec.
+            let p = unsafe { (*cur.as_ptr()).port };
+            if p == port || p == 0 {
+                return Some(cur);
+            }
+            by_name.get_or_insert(cur);
+        }
+        s = cur.next();
+    }
+    by_name.or(Some(main))
+}
+
+/// `apr_proc_t` for one daemon process, allocated in the configuration
+/// pool so that it lives exactly as long as httpd's registration of it.
+pub struct ProcRecord {
+    proc_: *mut ap::apr_proc_t,
+    pool: *mut ap::apr_pool_t,
+    key: usize,
+    registered: bool,
+}
+
+// SAFETY: only touched by Apache's single-threaded parent.
+unsafe impl Send for ProcRecord {}
+
+impl ProcRecord {
+    /// A zeroed `apr_proc_t` in `pool`.
+    pub fn new_in(pool: &crate::httpd::Pool, key: usize) -> ProcRecord {
+        let size = std::mem::size_of::<ap::apr_proc_t>();
+        // SAFETY: apr_palloc returns pool memory of `size` bytes (it aborts
+        // on allocation failure); zeroing makes a valid apr_proc_t.
+        unsafe {
+            let p = ap::apr_palloc(pool.as_ptr(), size) as *mut ap::apr_proc_t;
+            std::ptr::write_bytes(p, 0, 1);
+            ProcRecord {
+                proc_: p,
+                pool: pool.as_ptr(),
+                key,
+                registered: false,
+            }
+        }
+    }
+
+    /// Watches process `pid`: `apr_proc_other_child_register(proc,
+    /// trampoline, key, NULL, pool)`, after unregistering the previous
+    /// process (APR forgets a dead child's `proc` before calling us, so a
+    /// stale registration must go: a second alert on it would crash). httpd's
+    /// parent then calls [`other_child_trampoline`] with `key` when the
+    /// process dies (DEATH, from its main loop) or when the pool is cleared
+    /// (UNREGISTER).
+    pub fn watch(&mut self, pid: u32) {
+        // SAFETY: proc_ lives in pool, and the registration is removed by
+        // APR's own cleanup on the same pool; `key` is an integer, not a
+        // pointer, so nothing dangles. Only the single-threaded parent calls this.
+        unsafe {
+            if self.registered {
+                // (APR dereferences NULL for a key it does not know.)
+                ap::apr_proc_other_child_unregister(self.key as *mut c_void);
+            }
+            self.registered = true;
+            (*self.proc_).pid = pid as libc::pid_t;
+            ap::apr_proc_other_child_register(
+                self.proc_,
+                Some(other_child_trampoline),
+                self.key as *mut c_void,
+                std::ptr::null_mut(),
+                self.pool,
+            )
+        };
+    }
+}
+
+/// Forks a daemon process: runs `child` in the new process (it never
+/// returns; it must leave with [`exit_now`]) and returns the child's pid in
+/// the parent.
+///
+/// Refuses (with an error) when this process has more than one thread: a
+/// forked copy of a multi-threaded process may only do async-signal-safe
+/// work, while `child` initialises Python. Apache's parent is
+/// single-threaded in post_config and in its main loop.
+pub fn fork_daemon(child: impl FnOnce() -> std::convert::Infallible) -> io::Result<u32> {
+    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
+    if threads > 1 {
+        return Err(io::Error::other(format!(
+            "refusing to fork a daemon process from a process with {threads} threads"
+        )));
+    }
+    // SAFETY: single-threaded (checked above), so the child has a
+    // consistent copy of every lock and may run ordinary code.
+    match unsafe { fork() }? {
+        Forked::Parent(pid) => Ok(pid),
+        Forked::Child => {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child));
+            let _ = r;
+            exit_now(super::supervisor::STARTUP_FAILED_EXIT_CODE)
+        }
+    }
+}
+
+/// A value owned by a configuration pool and reachable from hooks that get
+/// no pointer to it (the daemon registry): set once per generation, cleared
+/// by the pool's cleanup before the memory goes.
+pub struct PoolGlobal<T>(std::sync::atomic::AtomicPtr<T>);
+
+impl<T: 'static> PoolGlobal<T> {
+    pub const fn new() -> Self {
+        PoolGlobal(std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()))
+    }
+
+    /// Moves `value` into `pool` and publishes it until the pool is cleared.
+    pub fn set(&'static self, pool: &crate::httpd::Pool, value: T) {
+        use std::sync::atomic::Ordering;
+        let p = pool.give(value);
+        self.0.store(p, Ordering::Release);
+        pool.on_cleanup(Box::new(move || {
+            let _ = self
+                .0
+                .compare_exchange(p, std::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+        }));
+    }
+
+    /// The value, if this generation has one.
+    ///
+    /// Callers are Apache's single-threaded parent, or a child process that
+    /// only reads after child_init; see [`PoolGlobal::get_mut`].
+    pub fn get(&self) -> Option<&'static T> {
+        // SAFETY: the pointer is live until the pool cleanup clears it;
+        // shared reads only (mutation happens in the single-threaded parent
+        // or in child_init before worker threads start).
+        unsafe { self.0.load(std::sync::atomic::Ordering::Acquire).as_ref() }
+    }
+}
+
+/// Maintenance callback for [`register_other_child`]: forwards to
+/// `daemon::parent::on_other_child`, catching panics (the parent must
+/// survive anything).
+pub unsafe extern "C" fn other_child_trampoline(
+    reason: libc::c_int,
+    data: *mut c_void,
+    status: libc::c_int,
+) {
+    let event = match reason as u32 {
+        ap::APR_OC_REASON_DEATH => OtherChild::Death(status),
+        ap::APR_OC_REASON_LOST => OtherChild::Lost,
+        ap::APR_OC_REASON_UNREGISTER => OtherChild::Unregister,
+        _ => OtherChild::Other,
+    };
+    let key = data as usize;
+    let _ = std::panic::catch_unwind(move || super::parent::on_other_child(event, key));
+}
+
+/// What httpd told us about a daemon process.
+#[derive(Debug, Clone, Copy)]
+pub enum OtherChild {
+    /// It died with this raw wait status.
+    Death(i32),
+    /// It was reaped elsewhere (status unknown).
+    Lost,
+    /// The pool it was registered with is being cleared.
+    Unregister,
+    /// RESTART, RUNNING and friends: nothing to do.
+    Other,
+}

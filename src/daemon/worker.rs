@@ -1,0 +1,980 @@
+//! A daemon process (`WSGIDaemonProcess`): settles down after the fork
+//! (signals, Apache's listeners, privileges, working directory, title),
+//! starts Python, and serves requests from Apache's children on the
+//! group's UNIX socket with a pool of `threads=` worker threads, speaking
+//! `docs/daemon-protocol.md`. The main thread watches signals and the
+//! timers (maximum-requests, inactivity-timeout, request-timeout,
+//! restart-interval) and leaves with `_exit` and the supervisor's exit
+//! code for the reason, so the parent's log can say why.
+//!
+//! Script reloading: when `WSGIScriptReloading` is on, a script whose mtime
+//! changed is re-executed in place in this process, as in embedded mode
+//! (mod_wsgi restarts the whole daemon instead; reloading in place is
+//! cheaper and keeps the other threads' requests running).
+#![forbid(unsafe_code)]
+
+use super::protocol::{
+    self, Decoder, ErrorKind, Frame, FrameReader, FrameWriter, Hello, Limits, Peer, RequestBody,
+    RequestHead,
+};
+use super::supervisor::{RestartReason, STARTUP_FAILED_EXIT_CODE};
+use super::sys;
+use crate::config::DaemonProcess;
+use crate::httpd::io::ProcessLog;
+use crate::httpd::log::{self, Level};
+use crate::httpd::Server;
+use crate::python::{init, modwsgi, script};
+use crate::wsgi::{self, environ, errors::Log, input::Input, response};
+use pyo3::prelude::*;
+use std::io;
+use std::num::NonZeroU32;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Largest body credit the daemon grants at once.
+const MAX_CREDIT: usize = 256 * 1024;
+
+fn say(level: Level, msg: &str) {
+    log::server(
+        None,
+        level,
+        &format!("mod_wsgi (pid={}): {msg}", std::process::id()),
+    );
+}
+
+fn fail_startup(msg: &str) -> ! {
+    say(Level::Alert, msg);
+    leave(STARTUP_FAILED_EXIT_CODE)
+}
+
+/// The write end of the pipe to the parent: `R` once ready, then `X` and
+/// the exit code just before leaving. httpd tells the parent only a number
+/// that may be an exit code or a signal; this report says which.
+static REPORT: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+
+/// Leaves the process with `code`, reporting it to the parent first.
+fn leave(code: i32) -> ! {
+    if let Some(fd) = REPORT.get() {
+        sys::write_some(fd.as_fd(), &[b'X', code as u8]);
+    }
+    leave(code)
+}
+
+/// What a dead daemon reported through its pipe (read by the parent).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExitReport {
+    pub ready: bool,
+    pub exit_code: Option<i32>,
+}
+
+impl ExitReport {
+    pub fn read(fd: std::os::fd::BorrowedFd<'_>) -> ExitReport {
+        let mut buf = [0u8; 16];
+        let n = sys::read_some(fd, &mut buf);
+        let bytes = &buf[..n];
+        ExitReport {
+            ready: bytes.contains(&b'R'),
+            exit_code: bytes
+                .iter()
+                .position(|&b| b == b'X')
+                .and_then(|i| bytes.get(i + 1))
+                .map(|&c| c as i32),
+        }
+    }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// One request in flight, as the monitor sees it.
+struct Active {
+    started: Instant,
+    conn: Arc<Conn>,
+    request_id: String,
+    uri: String,
+}
+
+/// State shared by the worker threads and the monitor.
+struct Shared {
+    group: DaemonProcess,
+    listener: OwnedFd,
+    /// uids allowed to connect: Apache's User (or socket-user) and root.
+    allowed_uid: u32,
+    limits: Limits,
+    socket_timeout: Option<Duration>,
+    stopping: AtomicBool,
+    exit_code: AtomicI32,
+    accepted: AtomicU64,
+    total: AtomicU64,
+    /// Worker threads still running: the process exits only once they have
+    /// finished the connections they accepted (or the drain deadline passed).
+    alive: std::sync::atomic::AtomicUsize,
+    active: Mutex<Vec<Option<Active>>>,
+    last_activity: Mutex<Instant>,
+    scripts: script::Scripts,
+    start_us: i64,
+}
+
+impl Shared {
+    fn stop(&self, code: i32) {
+        if !self.stopping.swap(true, Ordering::AcqRel) {
+            self.exit_code.store(code, Ordering::Release);
+        }
+    }
+}
+
+/// The daemon process's life, from the fork to `_exit`.
+pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, delay: Duration) -> ! {
+    let parent = std::os::unix::process::parent_id();
+    sys::reset_signals();
+    sys::close_apache_listeners();
+    let ready = REPORT.get_or_init(|| ready);
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
+    }
+    let name = group.name.clone();
+
+    // Who to run as: user= (or Apache's User), group= (or Apache's Group).
+    let (apache_name, apache_uid, apache_gid) = sys::apache_user();
+    let user = match group.user.as_deref() {
+        Some(spec) => sys::lookup_user(spec).unwrap_or_else(|| {
+            fail_startup(&format!(
+                "Daemon process '{name}': the user '{spec}' given by user= does not exist."
+            ))
+        }),
+        None => sys::lookup_user(&apache_name).unwrap_or(sys::User {
+            name: apache_name.clone(),
+            uid: apache_uid,
+            gid: apache_gid,
+            home: String::new(),
+        }),
+    };
+    let gid = match group.group.as_deref() {
+        Some(spec) => sys::lookup_group(spec).unwrap_or_else(|| {
+            fail_startup(&format!(
+                "Daemon process '{name}': the group '{spec}' given by group= does not exist."
+            ))
+        }),
+        None => apache_gid,
+    };
+    let supplementary: Option<Vec<u32>> = group.supplementary_groups.as_ref().map(|names| {
+        names
+            .iter()
+            .map(|n| {
+                sys::lookup_group(n).unwrap_or_else(|| {
+                    fail_startup(&format!(
+                        "Daemon process '{name}': the supplementary group '{n}' does not exist."
+                    ))
+                })
+            })
+            .collect()
+    });
+    if sys::is_root() {
+        if let Err(e) = sys::drop_privileges(&user.name, user.uid, gid, supplementary.as_deref()) {
+            fail_startup(&format!(
+                "Daemon process '{name}' could not switch to uid={} gid={}: {e}.",
+                user.uid, gid
+            ));
+        }
+    }
+    // After setuid, which clears it: die with the parent. If the parent
+    // already died (before the signal was armed), leave now.
+    let _ = sys::set_parent_death_signal(libc::SIGTERM);
+    if std::os::unix::process::parent_id() != parent {
+        leave(0);
+    }
+    if let Some(mask) = group.umask {
+        sys::set_umask(mask);
+    }
+    let home = group.home.clone().unwrap_or_else(|| user.home.clone());
+    if home.is_empty() || std::env::set_current_dir(&home).is_err() {
+        if group.home.is_some() {
+            say(
+                Level::Warning,
+                &format!("Daemon process '{name}': unable to change working directory to home directory '{home}'."),
+            );
+        }
+        let _ = std::env::set_current_dir("/");
+    }
+    let mut env: Vec<(&str, &str)> = vec![("USER", &user.name), ("LOGNAME", &user.name)];
+    if !user.home.is_empty() {
+        env.push(("HOME", &user.home));
+    }
+    if let Some(l) = group.lang.as_deref() {
+        env.push(("LANG", l));
+    }
+    if let Some(l) = group.locale.as_deref() {
+        env.push(("LC_ALL", l));
+    }
+    let _ = sys::set_env_single_threaded(&env);
+    if let Some(title) = group.display_name() {
+        sys::set_process_title(&title);
+    }
+
+    // Python.
+    let main = Server::main();
+    let mut settings = main
+        .map(|s| crate::handler::settings(crate::module::server_config(s)))
+        .unwrap_or_default();
+    if let Some(h) = &group.python_home {
+        settings.home = Some(h.clone());
+    }
+    say(
+        Level::Info,
+        &format!(
+            "Starting process '{name}' with uid={}, gid={gid} and threads={}.",
+            user.uid, group.threads
+        ),
+    );
+    if let Err(e) = init::initialize(&settings) {
+        fail_startup(&format!("Daemon process '{name}': Python could not be initialised: {e}"));
+    }
+    say(Level::Info, &format!("Initializing Python in daemon process '{name}'."));
+    if let Err(e) = init::with_gil(|py| setup_interpreter(py, &group)) {
+        fail_startup(&format!("Daemon process '{name}': {e}"));
+    }
+
+    // Ready: the parent's supervisor learns this when the process exits.
+    sys::write_some(ready.as_fd(), b"R");
+
+    let timeout = group
+        .socket_timeout
+        .or_else(|| main.map(sys::server_timeout))
+        .filter(|d| !d.is_zero());
+    let allowed_uid = match group.socket_user.as_deref().and_then(sys::lookup_user) {
+        Some(u) => u.uid,
+        None => apache_uid,
+    };
+    let _ = sys::set_nonblocking(listener.as_fd(), true);
+    let threads = group.threads.max(1) as usize;
+    let shared = Arc::new(Shared {
+        limits: Limits {
+            header_buffer_size: group
+                .header_buffer_size
+                .unwrap_or(protocol::DEFAULT_HEADER_BUFFER_SIZE),
+            ..Limits::default()
+        },
+        group,
+        listener,
+        allowed_uid,
+        socket_timeout: timeout,
+        stopping: AtomicBool::new(false),
+        exit_code: AtomicI32::new(0),
+        accepted: AtomicU64::new(0),
+        total: AtomicU64::new(0),
+        alive: std::sync::atomic::AtomicUsize::new(threads),
+        active: Mutex::new((0..threads).map(|_| None).collect()),
+        last_activity: Mutex::new(Instant::now()),
+        scripts: script::Scripts::default(),
+        start_us: now_micros(),
+    });
+
+    // Signals are taken by the monitor loop below, never by a handler.
+    let signals = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1];
+    sys::block_signals(&signals);
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let sh = shared.clone();
+        let mut b = std::thread::Builder::new().name(format!("wsgi-{t}"));
+        if let Some(sz) = sh.group.stack_size {
+            b = b.stack_size(sz as usize);
+        }
+        match b.spawn(move || {
+            worker_thread(&sh, t);
+            sh.alive.fetch_sub(1, Ordering::AcqRel);
+        }) {
+            Ok(h) => handles.push(h),
+            Err(e) => fail_startup(&format!("Daemon process '{name}': cannot start thread: {e}")),
+        }
+    }
+    let _ = slot;
+    monitor(&shared, &signals);
+
+    // Drain: requests in flight may finish within the deadline.
+    let code = shared.exit_code.load(Ordering::Acquire);
+    let drain = if code == 0 {
+        shared.group.shutdown_timeout.saturating_sub(Duration::from_secs(1))
+    } else {
+        shared.group.graceful_timeout.unwrap_or(Duration::from_secs(15))
+    };
+    let deadline = Instant::now() + drain;
+    while Instant::now() < deadline && shared.alive.load(Ordering::Acquire) > 0 {
+        if sys::wait_signal(&signals, Duration::from_millis(50)).is_some() {
+            break;
+        }
+    }
+    say(Level::Info, &format!("Stopping process '{name}'."));
+    if shared.alive.load(Ordering::Acquire) == 0 {
+        // Python's exit handlers, as a clean shutdown would run them.
+        init::with_gil(|py| {
+            if let Ok(m) = py.import("atexit") {
+                let _ = m.call_method0("_run_exitfuncs");
+            }
+        });
+    }
+    leave(code)
+}
+
+fn active_count(sh: &Shared) -> usize {
+    sh.active
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|a| a.is_some())
+        .count()
+}
+
+/// The main thread until the process should stop: signals and timers.
+fn monitor(sh: &Shared, signals: &[libc::c_int]) {
+    let name = &sh.group.name;
+    let started = Instant::now();
+    loop {
+        if sh.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        if let Some(sig) = sys::wait_signal(signals, Duration::from_millis(200)) {
+            let signame = super::supervisor::signal_name(sig).unwrap_or("signal");
+            say(
+                Level::Info,
+                &format!("Daemon process '{name}' received {signame}; shutting down."),
+            );
+            sh.stop(0);
+            return;
+        }
+        if let Some(limit) = sh.group.restart_interval
+            && started.elapsed() >= limit
+        {
+            say(
+                Level::Info,
+                &format!("Application restart-interval expired, stopping process '{name}'."),
+            );
+            sh.stop(RestartReason::RestartInterval.exit_code());
+            return;
+        }
+        if let Some(limit) = sh.group.inactivity_timeout {
+            let idle = active_count(sh) == 0;
+            let last = *sh.last_activity.lock().unwrap_or_else(|e| e.into_inner());
+            if idle && last.elapsed() >= limit {
+                say(
+                    Level::Info,
+                    &format!("Daemon process inactivity timer expired, stopping process '{name}'."),
+                );
+                sh.stop(RestartReason::InactivityTimeout.exit_code());
+                return;
+            }
+        }
+        if let Some(limit) = sh.group.request_timeout {
+            let over: Vec<(Arc<Conn>, String, String)> = sh
+                .active
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .flatten()
+                .filter(|a| a.started.elapsed() >= limit)
+                .map(|a| (a.conn.clone(), a.request_id.clone(), a.uri.clone()))
+                .collect();
+            if !over.is_empty() {
+                // No more accepts here: the next request goes to the backlog
+                // for the replacement (or another process of the group).
+                sh.stop(RestartReason::RequestTimeout.exit_code());
+                for (conn, id, uri) in &over {
+                    say(
+                        Level::Error,
+                        &format!(
+                            "Daemon process request time limit of {} s exceeded by request '{uri}' (request id {id}), stopping process '{name}'.",
+                            limit.as_secs()
+                        ),
+                    );
+                    conn.fail_from_monitor(
+                        ErrorKind::RequestTimeout,
+                        &format!(
+                            "the request ran longer than request-timeout ({} s) and the daemon process is restarting",
+                            limit.as_secs()
+                        ),
+                    );
+                }
+                // A Python thread cannot be interrupted safely: restart.
+                leave(RestartReason::RequestTimeout.exit_code());
+            }
+        }
+    }
+}
+
+/// After Py_Initialize: log streams, sys.argv, the `mod_wsgi` module with
+/// this group's name, and python-path= (through site.addsitedir, so .pth
+/// files count).
+fn setup_interpreter(py: Python<'_>, group: &DaemonProcess) -> Result<(), String> {
+    let r = (|| -> PyResult<()> {
+        let sys_mod = py.import("sys")?;
+        let process_log: Arc<dyn wsgi::RequestLog> = Arc::new(ProcessLog);
+        sys_mod.setattr(
+            "stdout",
+            Bound::new(py, Log::new(process_log.clone(), wsgi::LogLevel::Error, "<stdout>"))?,
+        )?;
+        sys_mod.setattr(
+            "stderr",
+            Bound::new(py, Log::new(process_log, wsgi::LogLevel::Error, "<stderr>"))?,
+        )?;
+        sys_mod.setattr("argv", vec!["mod_wsgi"])?;
+        modwsgi::install(
+            py,
+            &modwsgi::Info {
+                process_group: &group.name,
+                application_group: "",
+                maximum_processes: group.processes,
+                threads_per_process: group.threads.max(1),
+            },
+        )?;
+        let site = py.import("site")?;
+        for dir in &group.python_path {
+            site.call_method1("addsitedir", (dir,))?;
+        }
+        if let Some(eggs) = &group.python_eggs {
+            py.import("os")?
+                .getattr("environ")?
+                .set_item("PYTHON_EGG_CACHE", eggs)?;
+        }
+        Ok(())
+    })();
+    r.map_err(|e| format!("setting up the interpreter failed: {e}"))
+}
+
+// ------------------------------------------------------------ connections
+
+/// The write side of a connection: shared by the response sink, the body
+/// source (for credits) and the monitor (for a request-timeout error).
+struct Conn {
+    writer: Mutex<Option<FrameWriter<UnixStream>>>,
+    /// Set once the response head went out.
+    head_sent: AtomicBool,
+}
+
+impl Conn {
+    fn with_writer<R>(
+        &self,
+        f: impl FnOnce(&mut FrameWriter<UnixStream>) -> Result<R, protocol::ProtocolError>,
+    ) -> io::Result<R> {
+        let mut g = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let w = g.as_mut().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::BrokenPipe, "the request was abandoned")
+        })?;
+        f(w).map_err(|e| io::Error::new(io::ErrorKind::BrokenPipe, e.to_string()))
+    }
+
+    /// The monitor gives up on the request: an error frame if the head has
+    /// not gone out yet (the client gets 504), then no more writes.
+    fn fail_from_monitor(&self, kind: ErrorKind, msg: &str) {
+        for _ in 0..50 {
+            if let Ok(mut g) = self.writer.try_lock() {
+                if let Some(w) = g.as_mut()
+                    && !self.head_sent.load(Ordering::Acquire)
+                {
+                    protocol::encode_error(kind, msg.as_bytes(), w.pending_mut());
+                    let _ = w.flush();
+                }
+                *g = None;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// `ResponseSink` over the daemon socket.
+struct SocketSink {
+    conn: Arc<Conn>,
+    limits: Limits,
+}
+
+impl wsgi::ResponseSink for SocketSink {
+    fn start(&mut self, head: &wsgi::ResponseHead) -> io::Result<()> {
+        let limits = self.limits;
+        let status = latin1_bytes(&head.status_line);
+        let headers: Vec<(Vec<u8>, Vec<u8>)> = head
+            .headers
+            .iter()
+            .map(|(k, v)| (latin1_bytes(k), latin1_bytes(v)))
+            .collect();
+        let r = self.conn.with_writer(|w| {
+            protocol::encode_response_head(&status, headers.iter().map(|(k, v)| (k, v)), &limits, w.pending_mut())
+        });
+        if r.is_ok() {
+            self.conn.head_sent.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        // Each block the application yields goes out now (PEP 3333).
+        self.conn.with_writer(|w| w.body(data, true))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.conn.with_writer(|w| w.flush())
+    }
+
+    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
+        // The file is read here and sent as body frames (no sendfile across
+        // the socket); `fd` stays owned by the Python file object.
+        use std::os::unix::fs::FileExt;
+        let dup = reopen_fd(fd)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let (mut off, end) = (offset, offset.saturating_add(len));
+        while off < end {
+            let want = ((end - off) as usize).min(buf.len());
+            let n = dup.read_at(&mut buf[..want], off)?;
+            if n == 0 {
+                break;
+            }
+            self.conn.with_writer(|w| w.body(&buf[..n], false))?;
+            off += n as u64;
+        }
+        self.conn.with_writer(|w| w.flush())
+    }
+}
+
+/// Opens `/proc/self/fd/N` to read a file the application passed to
+/// `wsgi.file_wrapper`, without taking its descriptor.
+fn reopen_fd(fd: i32) -> io::Result<std::fs::File> {
+    std::fs::File::open(format!("/proc/self/fd/{fd}"))
+}
+
+fn latin1_bytes(s: &str) -> Vec<u8> {
+    s.chars().map(|c| c as u32 as u8).collect()
+}
+
+/// `BodySource` over the daemon socket: asks Apache for body bytes with
+/// credits, as the application reads.
+struct SocketBody {
+    conn: Arc<Conn>,
+    reader: Arc<Mutex<FrameReader<UnixStream>>>,
+    /// Bytes still expected of the current body frame (it may arrive in
+    /// pieces).
+    in_frame: bool,
+    done: bool,
+    /// The body follows the head unasked: never send credits.
+    follows: bool,
+    /// Bytes of a piece larger than the caller's buffer (only when the
+    /// body followed unasked).
+    leftover: Vec<u8>,
+}
+
+impl wsgi::BodySource for SocketBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.leftover.is_empty() {
+            let n = self.leftover.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.leftover[..n]);
+            self.leftover.drain(..n);
+            return Ok(n);
+        }
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if !self.in_frame && !self.follows {
+            let n = buf.len().min(MAX_CREDIT) as u32;
+            let credit = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+            self.conn.with_writer(|w| {
+                protocol::encode_body_credit(credit, w.pending_mut());
+                w.flush()
+            })?;
+        }
+        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let frame = reader
+                .next_frame()
+                .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string()))?;
+            match frame {
+                Frame::Body { data, .. } => {
+                    let n = data.len().min(buf.len());
+                    buf[..n].copy_from_slice(&data[..n]);
+                    if n < data.len() {
+                        self.leftover.extend_from_slice(&data[n..]);
+                    }
+                    self.in_frame = !reader.decoder().at_frame_boundary();
+                    if n == 0 {
+                        continue;
+                    }
+                    return Ok(n);
+                }
+                Frame::End => {
+                    self.done = true;
+                    return Ok(0);
+                }
+                Frame::Abort { reason } => {
+                    self.done = true;
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        format!(
+                            "Apache/mod_wsgi failed to read request body: {}",
+                            String::from_utf8_lossy(reason)
+                        ),
+                    ));
+                }
+                Frame::Goodbye | Frame::Hello(_) => continue,
+                _ => {
+                    return Err(io::Error::other("unexpected frame while reading the request body"));
+                }
+            }
+        }
+    }
+}
+
+/// `wsgi.errors` and tracebacks in the daemon: the error log of the
+/// VirtualHost the request came through, tagged with the client.
+struct DaemonLog {
+    server_name: String,
+    server_port: u16,
+    prefix: String,
+}
+
+impl wsgi::RequestLog for DaemonLog {
+    fn log(&self, level: wsgi::LogLevel, msg: &str) {
+        let l = match level {
+            wsgi::LogLevel::Error => Level::Error,
+            wsgi::LogLevel::Warning => Level::Warning,
+            wsgi::LogLevel::Info => Level::Info,
+            wsgi::LogLevel::Debug => Level::Debug,
+        };
+        let server = sys::find_server(&self.server_name, self.server_port);
+        log::server(server, l, &format!("{}{msg}", self.prefix));
+    }
+}
+
+// ------------------------------------------------------------ worker loop
+
+fn worker_thread(sh: &Shared, index: usize) {
+    while !sh.stopping.load(Ordering::Acquire) {
+        match sys::poll_readable(sh.listener.as_fd(), Duration::from_millis(250)) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+        if sh.stopping.load(Ordering::Acquire) {
+            break;
+        }
+        let stream = match sys::accept(sh.listener.as_fd()) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                say(Level::Error, &format!("Daemon process '{}': accept failed: {e}", sh.group.name));
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let n = sh.accepted.fetch_add(1, Ordering::AcqRel) + 1;
+        let max = sh.group.maximum_requests;
+        if max > 0 && n >= max {
+            say(
+                Level::Info,
+                &format!("Maximum requests reached, triggering immediate shutdown of process '{}'.", sh.group.name),
+            );
+            sh.stop(RestartReason::MaximumRequests.exit_code());
+        }
+        serve_connection(sh, index, stream);
+        *sh.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+}
+
+fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
+    let name = &sh.group.name;
+    match sys::peer_credentials(stream.as_fd()) {
+        Ok((uid, _)) if uid == sh.allowed_uid || uid == 0 => {}
+        Ok((uid, peer_pid)) => {
+            say(
+                Level::Error,
+                &format!(
+                    "Daemon process '{name}' refused a connection from pid {peer_pid} running as uid {uid}: only Apache's User (uid {}) and root may connect.",
+                    sh.allowed_uid
+                ),
+            );
+            return;
+        }
+        Err(e) => {
+            say(Level::Error, &format!("Daemon process '{name}': SO_PEERCRED failed: {e}"));
+            return;
+        }
+    }
+    if let Some(n) = sh.group.send_buffer_size {
+        let _ = sys::set_buffer_size(stream.as_fd(), true, n);
+    }
+    if let Some(n) = sh.group.receive_buffer_size {
+        let _ = sys::set_buffer_size(stream.as_fd(), false, n);
+    }
+    let _ = stream.set_read_timeout(sh.socket_timeout);
+    let _ = stream.set_write_timeout(sh.socket_timeout);
+    let Ok(write_half) = stream.try_clone() else { return };
+    let hello = Hello {
+        role: Peer::Daemon,
+        pid: std::process::id(),
+    };
+    let conn = Arc::new(Conn {
+        writer: Mutex::new(Some(FrameWriter::new(write_half, Peer::ApacheChild, &hello))),
+        head_sent: AtomicBool::new(false),
+    });
+    let mut reader = FrameReader::new(stream, Decoder::new(Peer::ApacheChild, sh.limits));
+    let head: RequestHead = loop {
+        match reader.next_frame() {
+            Ok(Frame::Hello(_)) => continue,
+            Ok(Frame::RequestHead(h)) => break h.into_owned(),
+            Ok(_) => {
+                say(Level::Error, &format!("Daemon process '{name}': the Apache child sent no request head."));
+                return;
+            }
+            Err(e) => {
+                if !e.is_clean_close() {
+                    say(Level::Error, &format!("Daemon process '{name}': reading a request failed: {e}"));
+                }
+                return;
+            }
+        }
+    };
+    if head.process_group != name.as_bytes() {
+        let msg = format!(
+            "this daemon process serves group '{name}', not '{}'",
+            String::from_utf8_lossy(&head.process_group)
+        );
+        let _ = conn.with_writer(|w| {
+            protocol::encode_error(ErrorKind::Unavailable, msg.as_bytes(), w.pending_mut());
+            w.flush()
+        });
+        return;
+    }
+    let var = |k: &[u8]| {
+        head.cgi_vars
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let request_id = var(b"mod_wsgi.request_id").unwrap_or_else(|| format!("{:x}", head.request_id));
+    let uri = var(b"REQUEST_URI").unwrap_or_default();
+    {
+        let mut active = sh.active.lock().unwrap_or_else(|e| e.into_inner());
+        active[index] = Some(Active {
+            started: Instant::now(),
+            conn: conn.clone(),
+            request_id: request_id.clone(),
+            uri,
+        });
+    }
+    let reader = Arc::new(Mutex::new(reader));
+    let outcome = init::with_gil(|py| run_request(py, sh, &head, &request_id, &conn, &reader));
+    sh.active.lock().unwrap_or_else(|e| e.into_inner())[index] = None;
+    // End of the response, or an error frame in its place.
+    let _ = match outcome {
+        response::Outcome::Complete => conn.with_writer(|w| w.end()),
+        _ => conn.with_writer(|w| {
+            protocol::encode_error(
+                ErrorKind::Application,
+                b"the WSGI application failed; see the traceback in the error log",
+                w.pending_mut(),
+            );
+            w.flush()
+        }),
+    };
+    // A small body sent unasked may be left unread if the application did
+    // not read it: drain it, or closing would reset the connection (a UNIX
+    // socket closed with unread data makes the peer's read fail).
+    if head.body_follows {
+        let mut r = reader.lock().unwrap_or_else(|e| e.into_inner());
+        let s = r.get_mut();
+        if s.set_nonblocking(true).is_ok() {
+            let mut sink = [0u8; 16384];
+            for _ in 0..16 {
+                match io::Read::read(s, &mut sink) {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+        }
+    }
+    // Dropping the streams closes the connection (no reuse yet).
+    drop(reader);
+}
+
+fn run_request(
+    py: Python<'_>,
+    sh: &Shared,
+    head: &RequestHead,
+    request_id: &str,
+    conn: &Arc<Conn>,
+    reader: &Arc<Mutex<FrameReader<UnixStream>>>,
+) -> response::Outcome {
+    let pid = std::process::id();
+    let group = &sh.group;
+    let var = |k: &[u8]| {
+        head.cgi_vars
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let client = match (var(b"REMOTE_ADDR"), var(b"REMOTE_PORT")) {
+        (Some(a), Some(p)) => format!("[client {a}:{p}] "),
+        (Some(a), None) => format!("[client {a}] "),
+        _ => String::new(),
+    };
+    let reqlog: Arc<DaemonLog> = Arc::new(DaemonLog {
+        server_name: var(b"SERVER_NAME").unwrap_or_default(),
+        server_port: var(b"SERVER_PORT").and_then(|p| p.parse().ok()).unwrap_or(0),
+        prefix: client,
+    });
+    let log_ref: &dyn wsgi::RequestLog = &*reqlog;
+    let filename = String::from_utf8_lossy(&head.script_filename).into_owned();
+    let callable = String::from_utf8_lossy(&head.callable_object).into_owned();
+    let application_group = String::from_utf8_lossy(&head.application_group).into_owned();
+    let mtime = if head.script_reloading {
+        std::fs::metadata(&filename)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let on_load = |path: &str| {
+        log_ref.log(
+            wsgi::LogLevel::Info,
+            &format!(
+                "mod_wsgi (pid={pid}, process='{}', application='{application_group}'): Loading Python script file '{path}'.",
+                group.name
+            ),
+        )
+    };
+    let app = match sh
+        .scripts
+        .application(py, &filename, mtime, head.script_reloading, &callable, &on_load)
+    {
+        Ok(app) => app,
+        Err(script::LoadError::Exec(e)) => {
+            response::log_exception(
+                py,
+                log_ref,
+                &e,
+                &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{filename}'."),
+            );
+            return response::Outcome::FailedBeforeHeaders;
+        }
+        Err(script::LoadError::NoCallable) => {
+            log_ref.log(
+                wsgi::LogLevel::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): Target WSGI script '{filename}' does not contain WSGI application '{callable}'."
+                ),
+            );
+            return response::Outcome::FailedBeforeHeaders;
+        }
+    };
+    let vars: Vec<(&[u8], &[u8])> = head
+        .cgi_vars
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_slice()))
+        .collect();
+    let total = sh.total.fetch_add(1, Ordering::Relaxed) + 1;
+    let (thread_id, thread_requests) = thread_counters();
+    let url_scheme = match var(b"HTTPS").as_deref() {
+        Some("on") | Some("1") => "https",
+        _ => "http",
+    };
+    let port = var(b"SERVER_PORT").unwrap_or_default();
+    let extras = environ::Extras {
+        process_group: &group.name,
+        application_group: &application_group,
+        callable_object: &callable,
+        script_reloading: head.script_reloading,
+        request_id,
+        request_start: head.request_start_us as i64,
+        script_start: now_micros(),
+        enable_sendfile: false,
+        multithread: group.threads > 1,
+        multiprocess: group.processes > 1 || group.multiprocess,
+        url_scheme,
+        total_requests: total,
+        thread_id,
+        thread_requests,
+        listener_host: "",
+        listener_port: &port,
+        daemon: Some(environ::DaemonExtras {
+            queue_start: head.queue_start_us as i64,
+            daemon_connects: 1,
+            daemon_restarts: 0,
+            daemon_start: sh.start_us,
+        }),
+    };
+    let body = SocketBody {
+        conn: conn.clone(),
+        reader: reader.clone(),
+        in_frame: false,
+        done: head.body == RequestBody::None,
+        follows: head.body_follows,
+        leftover: Vec::new(),
+    };
+    let made = (|| -> PyResult<_> {
+        let input = Bound::new(py, Input::new(Box::new(body)))?;
+        let errors = Bound::new(
+            py,
+            Log::new(reqlog.clone(), wsgi::LogLevel::Error, "wsgi.errors"),
+        )?;
+        let fw = py.get_type::<response::FileWrapper>().into_any();
+        let env = environ::build(
+            py,
+            &vars,
+            &extras,
+            input.clone().into_any(),
+            errors.clone().into_any(),
+            fw,
+        )?;
+        Ok((input, errors, env))
+    })();
+    let (input, errors, env) = match made {
+        Ok(v) => v,
+        Err(e) => {
+            response::log_exception(
+                py,
+                log_ref,
+                &e,
+                &format!("mod_wsgi (pid={pid}): Failed to build WSGI environment for '{filename}'."),
+            );
+            return response::Outcome::FailedBeforeHeaders;
+        }
+    };
+    let header_only = var(b"REQUEST_METHOD").as_deref() == Some("HEAD");
+    let sink = SocketSink {
+        conn: conn.clone(),
+        limits: sh.limits,
+    };
+    let state = response::State::new(Box::new(sink), header_only);
+    let outcome = response::run(py, &app, env.as_any(), &state, log_ref, &filename, request_id);
+    response::finish(py, &state);
+    input.get().detach_source(py);
+    errors.get().flush_pending(py);
+    outcome
+}
+
+fn thread_counters() -> (u64, u64) {
+    use std::cell::Cell;
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: Cell<u64> = const { Cell::new(0) };
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+    let id = ID.with(|c| {
+        if c.get() == 0 {
+            c.set(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        }
+        c.get()
+    });
+    let n = COUNT.with(|c| {
+        let n = c.get();
+        c.set(n + 1);
+        n
+    });
+    (id, n)
+}
