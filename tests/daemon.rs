@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 fn json_field(body: &str, key: &str) -> String {
     // Tiny extraction for flat JSON written by daemon_info.wsgi.
     let pat = format!("\"{key}\": ");
-    let start = body.find(&pat).unwrap_or_else(|| panic!("{key} missing in {body}")) + pat.len();
+    let start = body
+        .find(&pat)
+        .unwrap_or_else(|| panic!("{key} missing in {body}"))
+        + pat.len();
     let rest = &body[start..];
-    let end = rest
-        .find([',', '}'])
-        .unwrap_or(rest.len());
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
     rest[..end].trim().trim_matches('"').to_string()
 }
 
@@ -57,7 +58,10 @@ fn info(a: &Apache) -> (Response, String) {
 
 #[test]
 fn serves_from_daemon_processes_as_the_given_user() {
-    let a = Apache::start("d_basic", &daemon_conf("processes=2 threads=15 display-name=%{GROUP}"));
+    let a = Apache::start(
+        "d_basic",
+        &daemon_conf("processes=2 threads=15 display-name=%{GROUP}"),
+    );
     let (r, body) = info(&a);
     assert_eq!(r.status, 200, "{body}");
     assert_eq!(json_field(&body, "process_group"), "site");
@@ -82,7 +86,10 @@ fn serves_from_daemon_processes_as_the_given_user() {
     let h = a.get("/hello");
     assert_eq!(h.status, 200);
     assert_eq!(h.text(), "Hello World!");
-    assert!(a.wait_log(&format!("daemon_info served by {pid}"), Duration::from_secs(5)));
+    assert!(a.wait_log(
+        &format!("daemon_info served by {pid}"),
+        Duration::from_secs(5)
+    ));
     // Both processes serve, eventually.
     let mut seen = std::collections::HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -92,7 +99,8 @@ fn serves_from_daemon_processes_as_the_given_user() {
                 let port = a.port;
                 std::thread::spawn(move || {
                     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                    s.write_all(b"GET /info?sleep=0.2 HTTP/1.0\r\n\r\n").unwrap();
+                    s.write_all(b"GET /info?sleep=0.2 HTTP/1.0\r\n\r\n")
+                        .unwrap();
                     let mut v = Vec::new();
                     s.read_to_end(&mut v).unwrap();
                     Response::parse(&v, false).text()
@@ -115,7 +123,11 @@ fn big_upload_and_download_stream() {
     let r = a.request("POST", "/input?hash", &[], &body);
     assert_eq!(r.status, 200, "{}", r.text());
     let expected_len = body.len().to_string();
-    assert!(r.text().starts_with(&format!("{expected_len} ")), "{}", r.text());
+    assert!(
+        r.text().starts_with(&format!("{expected_len} ")),
+        "{}",
+        r.text()
+    );
     let hash = std::process::Command::new("sha256sum")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -125,7 +137,11 @@ fn big_upload_and_download_stream() {
             c.wait_with_output()
         })
         .unwrap();
-    let hex = String::from_utf8_lossy(&hash.stdout).split(' ').next().unwrap().to_string();
+    let hex = String::from_utf8_lossy(&hash.stdout)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(r.text().ends_with(&hex), "hash {} vs {hex}", r.text());
     // Small bodies (sent with the head) and chunked bodies.
     let r = a.request("POST", "/input?readn", &[], b"hello daemon world");
@@ -176,11 +192,18 @@ fn broken_script_gives_500_with_traceback_and_no_respawn_storm() {
         assert_eq!(r.status, 500);
     }
     assert!(a.wait_log("ModuleNotFoundError", Duration::from_secs(5)));
-    assert!(a.error_log().contains("this_module_does_not_exist_anywhere"));
+    assert!(
+        a.error_log()
+            .contains("this_module_does_not_exist_anywhere")
+    );
     // The daemon itself stays up: no restart messages.
     std::thread::sleep(Duration::from_secs(2));
     let log = a.error_log();
-    assert_eq!(log.matches(" as pid ").count(), 1, "one daemon start only: {log}");
+    assert_eq!(
+        log.matches(" as pid ").count(),
+        1,
+        "one daemon start only: {log}"
+    );
     assert_eq!(a.get("/hello").status, 200);
     assert!(!log.contains("starting a new one"), "{log}");
 }
@@ -203,7 +226,10 @@ fn kill_9_mid_request_gives_502_and_a_quick_replacement() {
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     let r = slow.join().unwrap();
     assert_eq!(r.status, 502);
-    assert!(a.wait_log("SIGKILL", Duration::from_secs(10)), "supervisor names the signal");
+    assert!(
+        a.wait_log("SIGKILL", Duration::from_secs(10)),
+        "supervisor names the signal"
+    );
     let log = a.error_log();
     assert!(log.contains(&format!("pid {pid}")), "{log}");
     // The next request is served by a new daemon within a few seconds.
@@ -211,7 +237,11 @@ fn kill_9_mid_request_gives_502_and_a_quick_replacement() {
     let (r, body) = info(&a);
     assert_eq!(r.status, 200, "{body}");
     assert_ne!(json_field(&body, "pid"), pid.to_string());
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
@@ -231,7 +261,10 @@ fn stop_leaves_no_daemon_and_no_socket() {
     assert_eq!(sockets(), 1);
     a.stop();
     for p in &pids {
-        assert!(!std::path::Path::new(&format!("/proc/{p}")).exists(), "daemon {p} survived");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{p}")).exists(),
+            "daemon {p} survived"
+        );
     }
     assert_eq!(sockets(), 0);
 }
@@ -259,7 +292,10 @@ fn graceful_restart_replaces_daemons() {
     while std::path::Path::new(&format!("/proc/{old}")).exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(!std::path::Path::new(&format!("/proc/{old}")).exists(), "old daemon gone");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{old}")).exists(),
+        "old daemon gone"
+    );
 }
 
 #[test]
@@ -267,7 +303,10 @@ fn maximum_requests_recycles_without_failed_requests() {
     let a = Apache::start_with(
         "d_maxreq",
         &daemon_conf("processes=2 threads=4 maximum-requests=20"),
-        Options { threads: 40, ..Options::default() },
+        Options {
+            threads: 40,
+            ..Options::default()
+        },
     );
     let port = a.port;
     let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
@@ -296,14 +335,28 @@ fn maximum_requests_recycles_without_failed_requests() {
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(failures.load(std::sync::atomic::Ordering::Relaxed), 0, "{}", a.error_log());
-    assert!(pids.lock().unwrap().len() >= 4, "processes were recycled: {:?}", pids.lock().unwrap());
-    assert!(a.error_log().contains("maximum-requests") || a.error_log().contains("Maximum requests"));
+    assert_eq!(
+        failures.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "{}",
+        a.error_log()
+    );
+    assert!(
+        pids.lock().unwrap().len() >= 4,
+        "processes were recycled: {:?}",
+        pids.lock().unwrap()
+    );
+    assert!(
+        a.error_log().contains("maximum-requests") || a.error_log().contains("Maximum requests")
+    );
 }
 
 #[test]
 fn request_timeout_gives_504_and_recycles() {
-    let a = Apache::start("d_reqtimeout", &daemon_conf("processes=1 threads=2 request-timeout=2"));
+    let a = Apache::start(
+        "d_reqtimeout",
+        &daemon_conf("processes=1 threads=2 request-timeout=2"),
+    );
     let (_, body) = info(&a);
     let old = json_field(&body, "pid");
     let start = Instant::now();
@@ -322,7 +375,10 @@ fn request_timeout_gives_504_and_recycles() {
 
 #[test]
 fn inactivity_timeout_restarts_idle_daemon() {
-    let a = Apache::start("d_idle", &daemon_conf("processes=1 threads=2 inactivity-timeout=2"));
+    let a = Apache::start(
+        "d_idle",
+        &daemon_conf("processes=1 threads=2 inactivity-timeout=2"),
+    );
     let (_, body) = info(&a);
     let old = json_field(&body, "pid");
     assert!(a.wait_log("inactivity timer expired", Duration::from_secs(15)));
@@ -354,5 +410,8 @@ fn unreachable_daemon_gives_503() {
     }
     let r = a.get("/info");
     assert_eq!(r.status, 503);
-    assert!(a.wait_log("Unable to connect to WSGI daemon process 'site'", Duration::from_secs(5)));
+    assert!(a.wait_log(
+        "Unable to connect to WSGI daemon process 'site'",
+        Duration::from_secs(5)
+    ));
 }

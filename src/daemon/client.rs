@@ -15,9 +15,9 @@ use super::protocol::{
 };
 use super::sys;
 use crate::config::DaemonProcess;
+use crate::httpd::Request;
 use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
-use crate::httpd::Request;
 use crate::wsgi::{self, ResponseSink};
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
@@ -112,7 +112,9 @@ pub(crate) fn forward(
                     Err(e) => {
                         return fail(
                             400,
-                            format!("Failed to read the request body of '{uri}' from the client: {e}."),
+                            format!(
+                                "Failed to read the request body of '{uri}' from the client: {e}."
+                            ),
                         );
                     }
                 }
@@ -143,7 +145,10 @@ pub(crate) fn forward(
         handler_script: b"",
     };
     let Ok(write_half) = stream.try_clone() else {
-        return fail(503, format!("Cannot use the socket of daemon process group '{name}'."));
+        return fail(
+            503,
+            format!("Cannot use the socket of daemon process group '{name}'."),
+        );
     };
     let hello = Hello {
         role: Peer::ApacheChild,
@@ -157,7 +162,10 @@ pub(crate) fn forward(
         &limits,
         writer.pending_mut(),
     ) {
-        return fail(500, format!("Request to daemon process group '{name}' failed: {e}"));
+        return fail(
+            500,
+            format!("Request to daemon process group '{name}' failed: {e}"),
+        );
     }
     if let Some(b) = &small_body {
         if !b.is_empty() {
@@ -216,7 +224,9 @@ pub(crate) fn forward(
             log::request(
                 r,
                 Level::Info,
-                &format!("mod_wsgi (pid={pid}): The client went away while '{uri}' was streamed from daemon process group '{name}'."),
+                &format!(
+                    "mod_wsgi (pid={pid}): The client went away while '{uri}' was streamed from daemon process group '{name}'."
+                ),
             );
             r.abort_connection();
             return crate::httpd::OK;

@@ -9,7 +9,9 @@
 //! main loop, and in a pconf cleanup.
 #![forbid(unsafe_code)]
 
-use super::supervisor::{Action, Decision, Event, ExitStatus, Level, Signal, Slot, SupervisorConfig};
+use super::supervisor::{
+    Action, Decision, Event, ExitStatus, Level, Signal, Slot, SupervisorConfig,
+};
 use super::sys::{self, OtherChild, PoolGlobal, ProcRecord};
 use crate::config::DaemonProcess;
 use crate::httpd::log::{self, Level as ApLevel};
@@ -192,7 +194,9 @@ pub(crate) fn post_config(pconf: &Pool, s: &Server) {
             continue;
         }
         for si in 0..reg.groups[gi].slots.len() {
-            let d = reg.groups[gi].slots[si].slot.handle(Event::Start, Instant::now());
+            let d = reg.groups[gi].slots[si]
+                .slot
+                .handle(Event::Start, Instant::now());
             carry_out(&mut reg, gi, si, d, Duration::ZERO);
         }
     }

@@ -253,9 +253,13 @@ pub fn is_root() -> bool {
 /// process. Refuses when other threads exist (they could be reading the
 /// environment).
 pub fn set_env_single_threaded(vars: &[(&str, &str)]) -> io::Result<()> {
-    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1);
     if threads > 1 {
-        return Err(io::Error::other("cannot change the environment: other threads run"));
+        return Err(io::Error::other(
+            "cannot change the environment: other threads run",
+        ));
     }
     for (k, v) in vars {
         // SAFETY: single-threaded (checked above).
@@ -323,7 +327,10 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid 2-int array; on success both are new fds we own.
     unsafe {
-        cvt(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK))?;
+        cvt(libc::pipe2(
+            fds.as_mut_ptr(),
+            libc::O_CLOEXEC | libc::O_NONBLOCK,
+        ))?;
         Ok((OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])))
     }
 }
@@ -409,7 +416,11 @@ pub fn set_buffer_size(s: BorrowedFd<'_>, send: bool, size: u32) -> io::Result<(
         libc::setsockopt(
             s.as_raw_fd(),
             libc::SOL_SOCKET,
-            if send { libc::SO_SNDBUF } else { libc::SO_RCVBUF },
+            if send {
+                libc::SO_SNDBUF
+            } else {
+                libc::SO_RCVBUF
+            },
             &v as *const libc::c_int as *const c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -518,7 +529,9 @@ pub fn connect_unix(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
             Err(e) => {
                 let retry = matches!(
                     e.raw_os_error(),
-                    Some(libc::EAGAIN) | Some(libc::ECONNREFUSED) | Some(libc::ENOENT)
+                    Some(libc::EAGAIN)
+                        | Some(libc::ECONNREFUSED)
+                        | Some(libc::ENOENT)
                         | Some(libc::EINTR)
                 );
                 if !retry || Instant::now() + pause > deadline {
@@ -668,7 +681,9 @@ impl ProcRecord {
 /// work, while `child` initialises Python. Apache's parent is
 /// single-threaded in post_config and in its main loop.
 pub fn fork_daemon(child: impl FnOnce() -> std::convert::Infallible) -> io::Result<u32> {
-    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(1);
     if threads > 1 {
         return Err(io::Error::other(format!(
             "refusing to fork a daemon process from a process with {threads} threads"
@@ -702,9 +717,12 @@ impl<T: 'static> PoolGlobal<T> {
         let p = pool.give(value);
         self.0.store(p, Ordering::Release);
         pool.on_cleanup(Box::new(move || {
-            let _ = self
-                .0
-                .compare_exchange(p, std::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+            let _ = self.0.compare_exchange(
+                p,
+                std::ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }));
     }
 

@@ -20,9 +20,9 @@ use super::protocol::{
 use super::supervisor::{RestartReason, STARTUP_FAILED_EXIT_CODE};
 use super::sys;
 use crate::config::DaemonProcess;
+use crate::httpd::Server;
 use crate::httpd::io::ProcessLog;
 use crate::httpd::log::{self, Level};
-use crate::httpd::Server;
 use crate::python::{init, modwsgi, script};
 use crate::wsgi::{self, environ, errors::Log, input::Input, response};
 use pyo3::prelude::*;
@@ -60,7 +60,7 @@ fn leave(code: i32) -> ! {
     if let Some(fd) = REPORT.get() {
         sys::write_some(fd.as_fd(), &[b'X', code as u8]);
     }
-    leave(code)
+    sys::exit_now(code)
 }
 
 /// What a dead daemon reported through its pipe (read by the parent).
@@ -131,7 +131,13 @@ impl Shared {
 }
 
 /// The daemon process's life, from the fork to `_exit`.
-pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, delay: Duration) -> ! {
+pub fn run(
+    group: DaemonProcess,
+    slot: u32,
+    listener: OwnedFd,
+    ready: OwnedFd,
+    delay: Duration,
+) -> ! {
     let parent = std::os::unix::process::parent_id();
     sys::reset_signals();
     sys::close_apache_listeners();
@@ -198,7 +204,9 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
         if group.home.is_some() {
             say(
                 Level::Warning,
-                &format!("Daemon process '{name}': unable to change working directory to home directory '{home}'."),
+                &format!(
+                    "Daemon process '{name}': unable to change working directory to home directory '{home}'."
+                ),
             );
         }
         let _ = std::env::set_current_dir("/");
@@ -234,9 +242,14 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
         ),
     );
     if let Err(e) = init::initialize(&settings) {
-        fail_startup(&format!("Daemon process '{name}': Python could not be initialised: {e}"));
+        fail_startup(&format!(
+            "Daemon process '{name}': Python could not be initialised: {e}"
+        ));
     }
-    say(Level::Info, &format!("Initializing Python in daemon process '{name}'."));
+    say(
+        Level::Info,
+        &format!("Initializing Python in daemon process '{name}'."),
+    );
     if let Err(e) = init::with_gil(|py| setup_interpreter(py, &group)) {
         fail_startup(&format!("Daemon process '{name}': {e}"));
     }
@@ -291,7 +304,9 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
             sh.alive.fetch_sub(1, Ordering::AcqRel);
         }) {
             Ok(h) => handles.push(h),
-            Err(e) => fail_startup(&format!("Daemon process '{name}': cannot start thread: {e}")),
+            Err(e) => fail_startup(&format!(
+                "Daemon process '{name}': cannot start thread: {e}"
+            )),
         }
     }
     let _ = slot;
@@ -300,9 +315,15 @@ pub fn run(group: DaemonProcess, slot: u32, listener: OwnedFd, ready: OwnedFd, d
     // Drain: requests in flight may finish within the deadline.
     let code = shared.exit_code.load(Ordering::Acquire);
     let drain = if code == 0 {
-        shared.group.shutdown_timeout.saturating_sub(Duration::from_secs(1))
+        shared
+            .group
+            .shutdown_timeout
+            .saturating_sub(Duration::from_secs(1))
     } else {
-        shared.group.graceful_timeout.unwrap_or(Duration::from_secs(15))
+        shared
+            .group
+            .graceful_timeout
+            .unwrap_or(Duration::from_secs(15))
     };
     let deadline = Instant::now() + drain;
     while Instant::now() < deadline && shared.alive.load(Ordering::Acquire) > 0 {
@@ -416,7 +437,10 @@ fn setup_interpreter(py: Python<'_>, group: &DaemonProcess) -> Result<(), String
         let process_log: Arc<dyn wsgi::RequestLog> = Arc::new(ProcessLog);
         sys_mod.setattr(
             "stdout",
-            Bound::new(py, Log::new(process_log.clone(), wsgi::LogLevel::Error, "<stdout>"))?,
+            Bound::new(
+                py,
+                Log::new(process_log.clone(), wsgi::LogLevel::Error, "<stdout>"),
+            )?,
         )?;
         sys_mod.setattr(
             "stderr",
@@ -503,7 +527,12 @@ impl wsgi::ResponseSink for SocketSink {
             .map(|(k, v)| (latin1_bytes(k), latin1_bytes(v)))
             .collect();
         let r = self.conn.with_writer(|w| {
-            protocol::encode_response_head(&status, headers.iter().map(|(k, v)| (k, v)), &limits, w.pending_mut())
+            protocol::encode_response_head(
+                &status,
+                headers.iter().map(|(k, v)| (k, v)),
+                &limits,
+                w.pending_mut(),
+            )
         });
         if r.is_ok() {
             self.conn.head_sent.store(true, Ordering::Release);
@@ -619,7 +648,9 @@ impl wsgi::BodySource for SocketBody {
                 }
                 Frame::Goodbye | Frame::Hello(_) => continue,
                 _ => {
-                    return Err(io::Error::other("unexpected frame while reading the request body"));
+                    return Err(io::Error::other(
+                        "unexpected frame while reading the request body",
+                    ));
                 }
             }
         }
@@ -664,7 +695,10 @@ fn worker_thread(sh: &Shared, index: usize) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                say(Level::Error, &format!("Daemon process '{}': accept failed: {e}", sh.group.name));
+                say(
+                    Level::Error,
+                    &format!("Daemon process '{}': accept failed: {e}", sh.group.name),
+                );
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
@@ -674,7 +708,10 @@ fn worker_thread(sh: &Shared, index: usize) {
         if max > 0 && n >= max {
             say(
                 Level::Info,
-                &format!("Maximum requests reached, triggering immediate shutdown of process '{}'.", sh.group.name),
+                &format!(
+                    "Maximum requests reached, triggering immediate shutdown of process '{}'.",
+                    sh.group.name
+                ),
             );
             sh.stop(RestartReason::MaximumRequests.exit_code());
         }
@@ -698,7 +735,10 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             return;
         }
         Err(e) => {
-            say(Level::Error, &format!("Daemon process '{name}': SO_PEERCRED failed: {e}"));
+            say(
+                Level::Error,
+                &format!("Daemon process '{name}': SO_PEERCRED failed: {e}"),
+            );
             return;
         }
     }
@@ -710,13 +750,19 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
     }
     let _ = stream.set_read_timeout(sh.socket_timeout);
     let _ = stream.set_write_timeout(sh.socket_timeout);
-    let Ok(write_half) = stream.try_clone() else { return };
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
     let hello = Hello {
         role: Peer::Daemon,
         pid: std::process::id(),
     };
     let conn = Arc::new(Conn {
-        writer: Mutex::new(Some(FrameWriter::new(write_half, Peer::ApacheChild, &hello))),
+        writer: Mutex::new(Some(FrameWriter::new(
+            write_half,
+            Peer::ApacheChild,
+            &hello,
+        ))),
         head_sent: AtomicBool::new(false),
     });
     let mut reader = FrameReader::new(stream, Decoder::new(Peer::ApacheChild, sh.limits));
@@ -725,12 +771,18 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             Ok(Frame::Hello(_)) => continue,
             Ok(Frame::RequestHead(h)) => break h.into_owned(),
             Ok(_) => {
-                say(Level::Error, &format!("Daemon process '{name}': the Apache child sent no request head."));
+                say(
+                    Level::Error,
+                    &format!("Daemon process '{name}': the Apache child sent no request head."),
+                );
                 return;
             }
             Err(e) => {
                 if !e.is_clean_close() {
-                    say(Level::Error, &format!("Daemon process '{name}': reading a request failed: {e}"));
+                    say(
+                        Level::Error,
+                        &format!("Daemon process '{name}': reading a request failed: {e}"),
+                    );
                 }
                 return;
             }
@@ -753,7 +805,8 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             .find(|(n, _)| n == k)
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     };
-    let request_id = var(b"mod_wsgi.request_id").unwrap_or_else(|| format!("{:x}", head.request_id));
+    let request_id =
+        var(b"mod_wsgi.request_id").unwrap_or_else(|| format!("{:x}", head.request_id));
     let uri = var(b"REQUEST_URI").unwrap_or_default();
     {
         let mut active = sh.active.lock().unwrap_or_else(|e| e.into_inner());
@@ -822,7 +875,9 @@ fn run_request(
     };
     let reqlog: Arc<DaemonLog> = Arc::new(DaemonLog {
         server_name: var(b"SERVER_NAME").unwrap_or_default(),
-        server_port: var(b"SERVER_PORT").and_then(|p| p.parse().ok()).unwrap_or(0),
+        server_port: var(b"SERVER_PORT")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0),
         prefix: client,
     });
     let log_ref: &dyn wsgi::RequestLog = &*reqlog;
@@ -848,10 +903,14 @@ fn run_request(
             ),
         )
     };
-    let app = match sh
-        .scripts
-        .application(py, &filename, mtime, head.script_reloading, &callable, &on_load)
-    {
+    let app = match sh.scripts.application(
+        py,
+        &filename,
+        mtime,
+        head.script_reloading,
+        &callable,
+        &on_load,
+    ) {
         Ok(app) => app,
         Err(script::LoadError::Exec(e)) => {
             response::log_exception(
@@ -940,7 +999,9 @@ fn run_request(
                 py,
                 log_ref,
                 &e,
-                &format!("mod_wsgi (pid={pid}): Failed to build WSGI environment for '{filename}'."),
+                &format!(
+                    "mod_wsgi (pid={pid}): Failed to build WSGI environment for '{filename}'."
+                ),
             );
             return response::Outcome::FailedBeforeHeaders;
         }
@@ -951,7 +1012,15 @@ fn run_request(
         limits: sh.limits,
     };
     let state = response::State::new(Box::new(sink), header_only);
-    let outcome = response::run(py, &app, env.as_any(), &state, log_ref, &filename, request_id);
+    let outcome = response::run(
+        py,
+        &app,
+        env.as_any(),
+        &state,
+        log_ref,
+        &filename,
+        request_id,
+    );
     response::finish(py, &state);
     input.get().detach_source(py);
     errors.get().flush_pending(py);

@@ -333,26 +333,6 @@ impl Apache {
     }
 }
 
-// ---- daemon tests (branch daemon): stop the server and wait for it.
-impl Apache {
-    /// SIGTERM to the parent, then wait (bounded) until it has exited.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-// ---- end daemon tests
-
 impl Drop for Apache {
     fn drop(&mut self) {
         if std::thread::panicking() {
