@@ -113,7 +113,15 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
         return;
     }
     let failed = match init::initialize(&settings(sc)) {
-        Ok(()) => init::with_gil(|py| setup_interpreter(py, sc)).err(),
+        Ok(()) => {
+            let info = modwsgi::Info {
+                process_group: "",
+                application_group: "",
+                maximum_processes: 1,
+                threads_per_process: crate::httpd::mpm_threads().max(1) as u32,
+            };
+            init::with_gil(|py| setup_interpreter(py, sc, &info, sc.python_path())).err()
+        }
         Err(e) => Some(e),
     };
     if let Some(why) = &failed {
@@ -217,7 +225,14 @@ fn import_scripts(s: &Server) {
 
 /// After Py_Initialize: the log streams, the `mod_wsgi` module, the
 /// WSGIPythonPath directories (through site.addsitedir so .pth files count).
-fn setup_interpreter(py: Python<'_>, sc: &config::ServerConfig) -> Result<(), String> {
+/// After Py_Initialize, in embedded mode and in daemon processes alike.
+/// `python_path` is WSGIPythonPath (embedded) or the group's python-path=.
+pub(crate) fn setup_interpreter(
+    py: Python<'_>,
+    sc: &config::ServerConfig,
+    info: &modwsgi::Info<'_>,
+    python_path: &[String],
+) -> Result<(), String> {
     let r = (|| -> PyResult<()> {
         let sys_mod = py.import("sys")?;
         // Import threading here, on the process's main thread: imported
@@ -258,20 +273,12 @@ fn setup_interpreter(py: Python<'_>, sc: &config::ServerConfig) -> Result<(), St
         }
         // sys.argv is expected by some libraries; mod_wsgi sets ['mod_wsgi'].
         sys_mod.setattr("argv", vec!["mod_wsgi"])?;
-        modwsgi::install(
-            py,
-            &modwsgi::Info {
-                process_group: "",
-                application_group: "",
-                maximum_processes: 1,
-                threads_per_process: crate::httpd::mpm_threads().max(1) as u32,
-            },
-        )?;
+        modwsgi::install(py, info)?;
         if sc.restrict_signal() {
             restrict_signals(py)?;
         }
         let site = py.import("site")?;
-        for dir in sc.python_path() {
+        for dir in python_path {
             site.call_method1("addsitedir", (dir,))?;
         }
         Ok(())

@@ -21,7 +21,6 @@ use super::supervisor::{RestartReason, STARTUP_FAILED_EXIT_CODE};
 use super::sys;
 use crate::config::DaemonProcess;
 use crate::httpd::Server;
-use crate::httpd::io::ProcessLog;
 use crate::httpd::log::{self, Level};
 use crate::python::{init, modwsgi, script};
 use crate::wsgi::{self, environ, errors::Log, input::Input, response};
@@ -431,43 +430,27 @@ fn monitor(sh: &Shared, signals: &[libc::c_int]) {
 /// After Py_Initialize: log streams, sys.argv, the `mod_wsgi` module with
 /// this group's name, and python-path= (through site.addsitedir, so .pth
 /// files count).
+/// The shared interpreter set-up (log streams, `mod_wsgi`, restrictions,
+/// threading imported on this main thread), then the group's own settings.
 fn setup_interpreter(py: Python<'_>, group: &DaemonProcess) -> Result<(), String> {
-    let r = (|| -> PyResult<()> {
-        let sys_mod = py.import("sys")?;
-        let process_log: Arc<dyn wsgi::RequestLog> = Arc::new(ProcessLog);
-        sys_mod.setattr(
-            "stdout",
-            Bound::new(
-                py,
-                Log::new(process_log.clone(), wsgi::LogLevel::Error, "<stdout>"),
-            )?,
-        )?;
-        sys_mod.setattr(
-            "stderr",
-            Bound::new(py, Log::new(process_log, wsgi::LogLevel::Error, "<stderr>"))?,
-        )?;
-        sys_mod.setattr("argv", vec!["mod_wsgi"])?;
-        modwsgi::install(
-            py,
-            &modwsgi::Info {
-                process_group: &group.name,
-                application_group: "",
-                maximum_processes: group.processes,
-                threads_per_process: group.threads.max(1),
-            },
-        )?;
-        let site = py.import("site")?;
-        for dir in &group.python_path {
-            site.call_method1("addsitedir", (dir,))?;
-        }
-        if let Some(eggs) = &group.python_eggs {
-            py.import("os")?
-                .getattr("environ")?
-                .set_item("PYTHON_EGG_CACHE", eggs)?;
-        }
-        Ok(())
-    })();
-    r.map_err(|e| format!("setting up the interpreter failed: {e}"))
+    let default_sc = crate::config::ServerConfig::default();
+    let sc = Server::main()
+        .map(crate::module::server_config)
+        .unwrap_or(&default_sc);
+    let info = modwsgi::Info {
+        process_group: &group.name,
+        application_group: "",
+        maximum_processes: group.processes,
+        threads_per_process: group.threads.max(1),
+    };
+    crate::handler::setup_interpreter(py, sc, &info, &group.python_path)?;
+    if let Some(eggs) = &group.python_eggs {
+        let r = py
+            .import("os")
+            .and_then(|os| os.getattr("environ")?.set_item("PYTHON_EGG_CACHE", eggs));
+        r.map_err(|e| format!("setting PYTHON_EGG_CACHE failed: {e}"))?;
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------ connections
