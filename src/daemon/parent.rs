@@ -133,8 +133,10 @@ pub(crate) fn post_config(pconf: &Pool, s: &Server) {
     for d in daemons {
         let unimplemented = d.unimplemented_options();
         if !unimplemented.is_empty() {
+            // A warning, not info: a user relying on, say, memory-limit must
+            // see at start-up that it is not enforced.
             say(
-                ApLevel::Info,
+                ApLevel::Warning,
                 &format!(
                     "WSGIDaemonProcess '{}': these options are accepted but not acted on by mod_wsgi-rs yet: {}.",
                     d.name,
