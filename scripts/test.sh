@@ -11,4 +11,13 @@ export PYO3_PYTHON="${PYO3_PYTHON:-/usr/bin/python3}"
 # The integration tests load the cdylib that `cargo build` leaves next to
 # them; `cargo test` alone does not build it.
 cargo build --all-targets
+
+# The deployment guides' flows end to end: Flask behind a .wsgi wrapper, a
+# virtualenv activated with activate_this.py, Django, the raw hello world,
+# served by the module just built (installs Flask/Django from PyPI once).
+if [ "${SKIP_EXAMPLES:-0}" != 1 ] && [ $# -eq 0 ]; then
+    SERVE_MODULE="$PWD/target/debug/libmod_wsgi_rs.so" SERVE_PORT="${SERVE_PORT:-18000}" \
+        scripts/serve-examples.sh --check
+fi
+
 cargo test -- "$@"
