@@ -63,8 +63,10 @@ fn ensure_started(py: Python<'_>, st: &mut State) -> PyResult<()> {
         .map_err(|e| PyIOError::new_err(e.to_string()))
 }
 
-/// Writes one block of body. GIL released for the write itself.
-fn write_block(py: Python<'_>, shared: &Shared, data: &[u8]) -> PyResult<()> {
+/// Writes one block of body, GIL released for the write itself. With
+/// `flush` the block goes to the client now: PEP 3333 forbids holding back
+/// a block an iterator yielded while the application produces the next.
+fn write_block(py: Python<'_>, shared: &Shared, data: &[u8], flush: bool) -> PyResult<()> {
     let mut st = lock(py, shared);
     if data.is_empty() {
         return Ok(());
@@ -83,7 +85,10 @@ fn write_block(py: Python<'_>, shared: &Shared, data: &[u8]) -> PyResult<()> {
         .sink
         .as_mut()
         .ok_or_else(|| PyIOError::new_err("request has completed"))?;
-    let r = py.detach(|| sink.write(chunk));
+    let r = py.detach(|| {
+        sink.write(chunk)?;
+        if flush { sink.flush() } else { Ok(()) }
+    });
     if let Err(e) = r {
         st.client_gone = true;
         return Err(PyIOError::new_err(e.to_string()));
@@ -113,13 +118,8 @@ impl Write {
                     .unwrap_or_default()
             ))
         })?;
-        write_block(py, &self.state, b.as_bytes())?;
         // write() is for legacy streaming code: push each block out now.
-        let mut st = lock(py, &self.state);
-        if let Some(sink) = st.sink.as_mut() {
-            let _ = py.detach(|| sink.flush());
-        }
-        Ok(())
+        write_block(py, &self.state, b.as_bytes(), true)
     }
 }
 
@@ -391,15 +391,16 @@ pub fn finish(py: Python<'_>, state: &Shared) -> Option<Box<dyn ResponseSink>> {
 
 fn pump(py: Python<'_>, result: &Bound<'_, PyAny>, state: &Shared) -> PyResult<()> {
     // A list or tuple is the common case: no iterator protocol needed.
+    // Every block is already there: Apache may coalesce them.
     if let Ok(list) = result.cast::<PyList>() {
         for item in list.iter() {
-            write_item(py, &item, state)?;
+            write_item(py, &item, state, false)?;
         }
         return Ok(());
     }
     if let Ok(t) = result.cast_exact::<PyTuple>() {
         for item in t.iter() {
-            write_item(py, &item, state)?;
+            write_item(py, &item, state, false)?;
         }
         return Ok(());
     }
@@ -408,15 +409,21 @@ fn pump(py: Python<'_>, result: &Bound<'_, PyAny>, state: &Shared) -> PyResult<(
     {
         return Ok(());
     }
+    // An iterator may take its time producing the next block.
     for item in result.try_iter()? {
-        write_item(py, &item?, state)?;
+        write_item(py, &item?, state, true)?;
     }
     Ok(())
 }
 
-fn write_item(py: Python<'_>, item: &Bound<'_, PyAny>, state: &Shared) -> PyResult<()> {
+fn write_item(
+    py: Python<'_>,
+    item: &Bound<'_, PyAny>,
+    state: &Shared,
+    flush: bool,
+) -> PyResult<()> {
     match item.cast::<PyBytes>() {
-        Ok(b) => write_block(py, state, b.as_bytes()),
+        Ok(b) => write_block(py, state, b.as_bytes(), flush),
         Err(_) => Err(PyTypeError::new_err(format!(
             "sequence of byte string values expected, value of type {} found",
             type_name(item)
