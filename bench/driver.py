@@ -76,11 +76,12 @@ STATIC_WORKLOADS = {"hello-16", "hello-64", "1mib"}
 APACHE_MPM = """\
 StartServers 2
 ServerLimit 2
-ThreadLimit 16
-ThreadsPerChild 16
-MaxRequestWorkers 32
-MinSpareThreads 16
-MaxSpareThreads 32
+ThreadLimit 64
+ThreadsPerChild 64
+MaxRequestWorkers 128
+MinSpareThreads 64
+MaxSpareThreads 128
+AsyncRequestWorkerFactor 4
 MaxConnectionsPerChild 0
 KeepAlive On
 MaxKeepAliveRequests 0
