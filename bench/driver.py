@@ -238,6 +238,13 @@ class Server:
                                      cwd=self.dir, start_new_session=True)
         register(self.proc.pid)
         log("started %s (pid %d) on port %d" % (self.name, self.proc.pid, self.port))
+        try:
+            self.wait_until_up()
+        finally:
+            self.read_caveat()
+        self.refresh_pids(register)
+
+    def wait_until_up(self):
         probe = "/hello"
         deadline = time.time() + 60
         while True:
@@ -255,7 +262,10 @@ class Server:
             if time.time() > deadline:
                 raise RuntimeError("%s did not answer %s within 60 s; see %s" % (self.name, probe, self.dir))
             time.sleep(0.2)
-        self.refresh_pids(register)
+
+    def read_caveat(self):
+        """This module's daemon rows are labelled while it logs at start-up
+        that daemon mode is not implemented."""
         errlog = os.path.join(self.dir, "error.log")
         if self.spec.get("module") == "rs" and self.spec.get("daemon") and os.path.exists(errlog):
             with open(errlog, errors="replace") as f:
@@ -458,6 +468,7 @@ def write_markdown(path, meta, summary, variants, workloads, caveats):
     L.append("- Rounds: %d, %d s per run (after a %d s warm-up per variant and workload), wrk with %d threads on the same machine; variants interleaved in each round"
              % (meta["rounds"], meta["duration"], meta["warmup"], 2))
     L.append("- Versions: %s" % ", ".join("%s %s" % kv for kv in meta["versions"].items()))
+    L.append("- mod_wsgi-rs module: `%s`" % meta["rs_module"])
     L.append("- Apache (every Apache variant): MPM event, %s" % "; ".join(
         l for l in APACHE_MPM.strip().splitlines()))
     L.append("- Daemon variants: `WSGIDaemonProcess bench processes=P threads=T`, identical for both modules; "
@@ -485,7 +496,8 @@ def write_markdown(path, meta, summary, variants, workloads, caveats):
             if not s:
                 why = meta["not_run"].get(wl, {}).get(v)
                 if why:
-                    L.append("| %s | %s (see Failures) |  |  |  |  |  |  |  |  |" % (v, why))
+                    note = " (its start-up log: daemon mode not implemented yet)" if caveats_for(v, meta) else ""
+                    L.append("| %s | %s%s (see Failures) |  |  |  |  |  |  |  |  |" % (v, why, note))
                 continue
             name = v + ((" " + caveats_for(v, meta)) if caveats_for(v, meta) else "")
             rss = "–" if s["peak_rss_mib"] is None else "%s (%d)" % (fmt(s["peak_rss_mib"], 1), s["python_procs"])
@@ -654,7 +666,7 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     meta = machine_info(args)
-    meta.update(rounds=rounds, duration=duration, warmup=warmup, argv=args.argv.split(), caveats={},
+    meta.update(rs_module=args.rs_module, rounds=rounds, duration=duration, warmup=warmup, argv=args.argv.split(), caveats={},
                 variants=variants, workloads=workloads, runtime_dir=rundir)
     log("runtime directory %s; %d variants x %d workloads x %d rounds, %d s each"
         % (rundir, len(variants), len(workloads), rounds, duration))
@@ -670,6 +682,8 @@ def main():
             try:
                 s.start(register)
             except Exception as e:
+                if s.caveat:
+                    meta["caveats"][v] = s.caveat
                 failures.append("%s: did not start: %s" % (v, e))
                 for wl in workloads:
                     not_run.setdefault(wl, {})[v] = "did not start"
@@ -737,10 +751,17 @@ def main():
     meta["failures"] = failures
     summary = summarise(results, variants, workloads, rounds)
     caveats = []
-    if meta["caveats"]:
+    ran_with_caveat = sorted(v for v in meta["caveats"] if any(v in d for d in results.values()))
+    failed_with_caveat = sorted(v for v in meta["caveats"] if v not in ran_with_caveat)
+    if failed_with_caveat:
+        caveats.append("this module's start-up log says daemon mode is not implemented yet and that daemon "
+                       "groups run embedded, but %s answered 500 (\"No WSGI daemon process called 'bench' has "
+                       "been configured\"), so there are no mod_wsgi-rs daemon figures in this run."
+                       % ", ".join(failed_with_caveat))
+    if ran_with_caveat:
         caveats.append("the mod_wsgi-rs daemon rows (%s) are %s: the module's start-up log says daemon mode is "
                        "not implemented yet, so those requests ran in Apache's children, not in daemon processes."
-                       % (", ".join(sorted(meta["caveats"])), DAEMON_CAVEAT))
+                       % (", ".join(ran_with_caveat), DAEMON_CAVEAT))
     if meta["nproc"] <= 2:
         caveats.append("wrk runs on the same %d-CPU machine as the servers, so it competes with them for CPU; "
                        "CPU µs per request is steadier than requests/s here." % meta["nproc"])
