@@ -416,6 +416,15 @@ def fmt(x, nd=0, suffix=""):
     return ("{:,.%df}" % nd).format(x) + suffix
 
 
+def fmt_ratio(median, per_round):
+    """The median ratio, and the range over rounds when there are several."""
+    if median is None:
+        return "–"
+    if len(per_round) > 1 and max(per_round) - min(per_round) > 0.005:
+        return "%.2f (%.2f–%.2f)" % (median, min(per_round), max(per_round))
+    return "%.2f" % median
+
+
 def fmt_lat(us):
     if us is None:
         return "–"
@@ -468,7 +477,7 @@ def write_markdown(path, meta, summary, variants, workloads, caveats):
     L.append("- Rounds: %d, %d s per run (after a %d s warm-up per variant and workload), wrk with %d threads on the same machine; variants interleaved in each round"
              % (meta["rounds"], meta["duration"], meta["warmup"], 2))
     L.append("- Versions: %s" % ", ".join("%s %s" % kv for kv in meta["versions"].items()))
-    L.append("- mod_wsgi-rs module: `%s`" % meta["rs_module"])
+    L.append("- mod_wsgi-rs module: `%s`" % meta.get("rs_module", "?"))
     L.append("- Apache (every Apache variant): MPM event, %s" % "; ".join(
         l for l in APACHE_MPM.strip().splitlines()))
     L.append("- Daemon variants: `WSGIDaemonProcess bench processes=P threads=T`, identical for both modules; "
@@ -482,7 +491,8 @@ def write_markdown(path, meta, summary, variants, workloads, caveats):
              "Apache's static floor); > 1 is better for req/s, < 1 is better for CPU. CPU µs/req is user+sys of "
              "every server process (Apache parent, children, daemons; gunicorn/Granian master and workers) over the "
              "run, divided by completed requests. Peak RSS is the sum of VmHWM over the processes that run Python "
-             "(the Apache parent excluded), reset before each run.")
+             "(the Apache parent excluded), reset before each run. With several rounds, the range of the per-round "
+             "ratios follows the median in brackets.")
     L.append("")
     for wl in workloads:
         if wl not in summary and wl not in meta["not_run"]:
@@ -502,9 +512,9 @@ def write_markdown(path, meta, summary, variants, workloads, caveats):
             name = v + ((" " + caveats_for(v, meta)) if caveats_for(v, meta) else "")
             rss = "–" if s["peak_rss_mib"] is None else "%s (%d)" % (fmt(s["peak_rss_mib"], 1), s["python_procs"])
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
-                name, fmt(s["rps"], 0), fmt(s["rps_ratio"], 2), s["ref"] or "–",
+                name, fmt(s["rps"], 0), fmt_ratio(s["rps_ratio"], s["rps_ratio_rounds"]), s["ref"] or "–",
                 fmt_lat(s["p50_us"]), fmt_lat(s["p99_us"]), fmt(s["cpu_us_per_req"], 0),
-                fmt(s["cpu_ratio"], 2), rss, s["errors"]))
+                fmt_ratio(s["cpu_ratio"], s["cpu_ratio_rounds"]), rss, s["errors"]))
         L.append("")
     L.append("Chart: [results.svg](results.svg). Raw figures per round: [results.json](results.json).")
     with open(path, "w") as f:
@@ -595,6 +605,34 @@ def machine_info(args):
     )
 
 
+def write_reports(out, meta, results):
+    """results.json, results.md and results.svg from the runs and meta."""
+    variants, workloads, failures = meta["variants"], meta["workloads"], meta["failures"]
+    summary = summarise(results, variants, workloads, meta["rounds"])
+    caveats = []
+    ran_with_caveat = sorted(v for v in meta["caveats"] if any(v in d for d in results.values()))
+    failed_with_caveat = sorted(v for v in meta["caveats"] if v not in ran_with_caveat)
+    if failed_with_caveat:
+        caveats.append("this module's start-up log says daemon mode is not implemented yet and that daemon "
+                       "groups run embedded, but %s answered 500 (\"No WSGI daemon process called 'bench' has "
+                       "been configured\"), so there are no mod_wsgi-rs daemon figures in this run."
+                       % ", ".join(failed_with_caveat))
+    if ran_with_caveat:
+        caveats.append("the mod_wsgi-rs daemon rows (%s) are %s: the module's start-up log says daemon mode is "
+                       "not implemented yet, so those requests ran in Apache's children, not in daemon processes."
+                       % (", ".join(ran_with_caveat), DAEMON_CAVEAT))
+    if meta["nproc"] <= 2:
+        caveats.append("wrk runs on the same %d-CPU machine as the servers, so it competes with them for CPU; "
+                       "CPU µs per request is steadier than requests/s here." % meta["nproc"])
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(dict(meta=meta, summary=summary, runs=results), f, indent=1)
+    write_markdown(os.path.join(out, "results.md"), meta, summary, variants, workloads, caveats)
+    if failures:
+        with open(os.path.join(out, "results.md"), "a") as f:
+            f.write("\n## Failures\n\n" + "\n".join("- " + x for x in failures) + "\n")
+    write_svg(os.path.join(out, "results.svg"), summary, variants, workloads, meta)
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -607,11 +645,23 @@ def main():
     ap.add_argument("--warmup", type=int, help="seconds of warm-up per variant and workload")
     ap.add_argument("--keep", action="store_true", help="keep the runtime directory (configs, logs)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
-    ap.add_argument("--venv", required=True)
-    ap.add_argument("--rs-module", required=True)
-    ap.add_argument("--pidfile", required=True, help="every PID started is appended here (for run.sh's trap)")
+    ap.add_argument("--report", metavar="JSON",
+                    help="run nothing: rewrite results.md/svg/json in --out from this results.json or raw run")
+    ap.add_argument("--venv")
+    ap.add_argument("--rs-module")
+    ap.add_argument("--pidfile", help="every PID started is appended here (for run.sh's trap)")
     ap.add_argument("--argv", default="")
     args = ap.parse_args()
+    if args.report:
+        with open(args.report) as f:
+            data = json.load(f)
+        runs = {wl: {v: [{k: x for k, x in r.items() if k != "wrk_stdout"} for r in rs] for v, rs in d.items()}
+                for wl, d in data["runs"].items()}
+        write_reports(args.out, data["meta"], runs)
+        log("rewrote %s/results.md, results.svg, results.json" % args.out)
+        return 0
+    if not (args.venv and args.rs_module and args.pidfile):
+        ap.error("--venv, --rs-module and --pidfile are required (run bench/run.sh)")
 
     rounds = args.rounds or (1 if args.quick else 3)
     duration = args.duration or (3 if args.quick else 10)
@@ -749,36 +799,14 @@ def main():
 
     meta["load_after"] = " ".join(open("/proc/loadavg").read().split()[:3])
     meta["failures"] = failures
-    summary = summarise(results, variants, workloads, rounds)
-    caveats = []
-    ran_with_caveat = sorted(v for v in meta["caveats"] if any(v in d for d in results.values()))
-    failed_with_caveat = sorted(v for v in meta["caveats"] if v not in ran_with_caveat)
-    if failed_with_caveat:
-        caveats.append("this module's start-up log says daemon mode is not implemented yet and that daemon "
-                       "groups run embedded, but %s answered 500 (\"No WSGI daemon process called 'bench' has "
-                       "been configured\"), so there are no mod_wsgi-rs daemon figures in this run."
-                       % ", ".join(failed_with_caveat))
-    if ran_with_caveat:
-        caveats.append("the mod_wsgi-rs daemon rows (%s) are %s: the module's start-up log says daemon mode is "
-                       "not implemented yet, so those requests ran in Apache's children, not in daemon processes."
-                       % (", ".join(ran_with_caveat), DAEMON_CAVEAT))
-    if meta["nproc"] <= 2:
-        caveats.append("wrk runs on the same %d-CPU machine as the servers, so it competes with them for CPU; "
-                       "CPU µs per request is steadier than requests/s here." % meta["nproc"])
     os.makedirs(args.out, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    raw = dict(meta=meta, summary=summary, runs=results)
+    os.makedirs(os.path.join(args.out, "raw"), exist_ok=True)
     with open(os.path.join(args.out, "raw", "run-%s.json" % stamp), "w") as f:
-        json.dump(raw, f, indent=1)
+        json.dump(dict(meta=meta, runs=results), f, indent=1)
     slim = {wl: {v: [{k: x for k, x in r.items() if k != "wrk_stdout"} for r in runs]
                  for v, runs in d.items()} for wl, d in results.items()}
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(dict(meta=meta, summary=summary, runs=slim), f, indent=1)
-    write_markdown(os.path.join(args.out, "results.md"), meta, summary, variants, workloads, caveats)
-    if failures:
-        with open(os.path.join(args.out, "results.md"), "a") as f:
-            f.write("\n## Failures\n\n" + "\n".join("- " + x for x in failures) + "\n")
-    write_svg(os.path.join(args.out, "results.svg"), summary, variants, workloads, meta)
+    write_reports(args.out, meta, slim)
     log("wrote %s/results.md, results.svg, results.json (raw: %s/raw/run-%s.json)" % (args.out, args.out, stamp))
     if args.keep or failures:
         log("runtime directory kept: %s" % rundir)
