@@ -64,7 +64,11 @@ WORKLOADS = {
                          check=lambda b: b == b"%d\n" % UPLOAD_BYTES,
                          what="50 MiB POST read through wsgi.input, 4 connections"),
     "stream-1000": dict(path="/stream", conns=16, check=lambda b: len(b) == 11000,
-                        what="streamed response, 1,000 chunks of 11 bytes, 16 connections"),
+                        what="streamed response, 1,000 chunks of 11 bytes, 16 connections",
+                        note="PEP 3333: a server must not delay the transmission of a yielded block. The C mod_wsgi "
+                             "sends each of the 1,000 blocks as it is yielded (1,000 writes); a server that "
+                             "holds the blocks back and sends them together does far less work "
+                             "here, so a large ratio in this table can mean a streaming bug, not speed."),
     "flask": dict(path="/flask", conns=16, check=lambda b: b"Flask benchmark" in b,
                   what="Flask view rendering a Jinja2 template, 16 connections"),
     "django": dict(path="/django", conns=16, check=lambda b: b"Django benchmark" in b,
@@ -362,6 +366,23 @@ def check_response(server, wl):
         body = r.read()
         if r.status != 200 or not spec["check"](body):
             raise RuntimeError("%s %s: unexpected response %d %r" % (server.name, wl, r.status, body[:80]))
+    if wl == "stream-1000":
+        return flushes_blocks(server)
+    return None
+
+
+def flushes_blocks(server):
+    """Whether the first yielded block reaches the client before the
+    application yields the next one, 0.5 s later (PEP 3333)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(b"GET /flushcheck HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        t0, data = time.monotonic(), b""
+        while b"first\n" not in data:
+            block = s.recv(65536)
+            if not block:
+                break
+            data += block
+        return "yes" if time.monotonic() - t0 < 0.4 else "no (first block after %.2f s)" % (time.monotonic() - t0)
 
 
 def run_wrk(server, wl, duration, lua, threads=2):
@@ -499,6 +520,13 @@ def write_markdown(path, meta, summary, variants, workloads, caveats):
             continue
         summary.setdefault(wl, {})
         L.append("## %s: %s\n" % (wl, WORKLOADS[wl]["what"]))
+        if WORKLOADS[wl].get("note"):
+            L.append(WORKLOADS[wl]["note"])
+            framing = meta.get("framing", {}).get(wl)
+            if framing:
+                L.append("Each block sent before the next is yielded (`/flushcheck`): " +
+                         "; ".join("%s %s" % (v, framing[v]) for v in variants if framing.get(v)) + ".")
+            L.append("")
         L.append("| variant | req/s | × C | vs | p50 | p99 | CPU µs/req | CPU × C | peak RSS MiB (procs) | errors |")
         L.append("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for v in variants:
@@ -716,7 +744,7 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     meta = machine_info(args)
-    meta.update(rs_module=args.rs_module, rounds=rounds, duration=duration, warmup=warmup, argv=args.argv.split(), caveats={},
+    meta.update(framing={}, rs_module=args.rs_module, rounds=rounds, duration=duration, warmup=warmup, argv=args.argv.split(), caveats={},
                 variants=variants, workloads=workloads, runtime_dir=rundir)
     log("runtime directory %s; %d variants x %d workloads x %d rounds, %d s each"
         % (rundir, len(variants), len(workloads), rounds, duration))
@@ -750,7 +778,7 @@ def main():
                 if VARIANTS[v]["kind"] == "apache" and VARIANTS[v]["module"] is None and wl not in STATIC_WORKLOADS:
                     continue
                 try:
-                    check_response(s, wl)
+                    meta["framing"].setdefault(wl, {})[v] = check_response(s, wl)
                 except Exception as e:
                     failures.append("%s %s: wrong response: %s%s" % (v, wl, e, s.last_error()))
                     not_run.setdefault(wl, {})[v] = "wrong response"

@@ -8,6 +8,8 @@ variant pays the same small price for it.
   /1mib       a 1 MiB response body (one bytes object)
   /upload     reads wsgi.input to the end in 64 KiB reads, answers the byte count
   /stream     1,000 small chunks yielded one by one
+  /flushcheck a block, a 0.5 s pause, a block: does the server send the first
+              block before the application produces the next? (PEP 3333)
   /flask      a Flask view rendering a Jinja2 template
   /django     a Django view rendering a Django template
 """
@@ -55,6 +57,14 @@ def stream(environ, start_response):
         yield chunk
 
 
+def flushcheck(environ, start_response):
+    import time
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"first\n"
+    time.sleep(0.5)
+    yield b"second\n"
+
+
 def not_found(environ, start_response):
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"not found\n"]
@@ -68,6 +78,7 @@ ROUTES = {
     "/1mib": one_mib,
     "/upload": upload,
     "/stream": stream,
+    "/flushcheck": flushcheck,
     "/flask": flask_app,
     "/django": django_app,
 }
