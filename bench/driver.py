@@ -559,6 +559,7 @@ def write_svg(path, summary, variants, workloads, meta):
     bar_h, gap, label_w, plot_w, left = 16, 4, 260, 430, 10
     y = 40
     parts = []
+    starred = False
     for wl in workloads:
         rows = [(v, summary.get(wl, {}).get(v)) for v in variants]
         rows = [(v, s) for v, s in rows if s]
@@ -571,6 +572,10 @@ def write_svg(path, summary, variants, workloads, meta):
             w = plot_w * s["rps"] / top
             color = palette.get(v[:2], "#495057")
             label = v + (" *" if caveats_for(v, meta) else "")
+            held = str(meta.get("framing", {}).get(wl, {}).get(v) or "").startswith("no")
+            if held:
+                label += " (holds blocks back)"
+            starred = starred or bool(caveats_for(v, meta))
             parts.append('<text x="%d" y="%d" font-size="11">%s</text>' % (left, y + bar_h - 4, esc(label)))
             parts.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>' % (left + label_w, y, max(w, 1), bar_h, color))
             ratio = "" if s["rps_ratio"] is None or v == s["ref"] else "  (%.2f× %s)" % (s["rps_ratio"], s["ref"])
@@ -579,7 +584,7 @@ def write_svg(path, summary, variants, workloads, meta):
             y += bar_h + gap
         y += 24
     foot = "median req/s over %d round(s), %d s each; %s; %s" % (meta["rounds"], meta["duration"], meta["date"], meta["cpu_model"])
-    if meta["caveats"]:
+    if starred:
         foot += "; * " + DAEMON_CAVEAT
     parts.append('<text x="%d" y="%d" font-size="10" fill="#495057">%s</text>' % (left, y, esc(foot)))
     width = left + label_w + plot_w + 220
