@@ -9,13 +9,13 @@ use crate::httpd::log::{self, CurrentRequest, Level};
 use crate::httpd::{Pool, Request, Server, sys};
 use crate::module::{dir_config, regex_match, server_config};
 use crate::python::{init, modwsgi, script};
-use crate::wsgi::{self, environ, errors::Log, input::Input, response};
+use crate::wsgi::{self, environ, errors::Log, response};
 use ::log as rlog;
 use pyo3::prelude::*;
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const HANDLER: &CStr = c"wsgi-script";
@@ -34,7 +34,23 @@ struct Process {
     scripts: script::Scripts,
     total_requests: AtomicU64,
     groups_seen: Mutex<HashSet<String>>,
+    /// Set once the shared-interpreter warning went out: from then on no
+    /// request needs the lock above.
+    groups_warned: AtomicBool,
     multithread: bool,
+}
+
+impl Process {
+    fn new(failed: Option<String>) -> Process {
+        Process {
+            failed,
+            scripts: script::Scripts::default(),
+            total_requests: AtomicU64::new(0),
+            groups_seen: Mutex::new(HashSet::new()),
+            groups_warned: AtomicBool::new(false),
+            multithread: crate::httpd::mpm_threads() > 1,
+        }
+    }
 }
 
 static PROCESS: OnceLock<Process> = OnceLock::new();
@@ -103,13 +119,9 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
     let pid = std::process::id();
     if sc.restrict_embedded() {
         // WSGIRestrictEmbedded On: Apache's children never start Python.
-        let _ = PROCESS.set(Process {
-            failed: Some("embedded mode is disabled by WSGIRestrictEmbedded".into()),
-            scripts: script::Scripts::default(),
-            total_requests: AtomicU64::new(0),
-            groups_seen: Mutex::new(HashSet::new()),
-            multithread: crate::httpd::mpm_threads() > 1,
-        });
+        let _ = PROCESS.set(Process::new(Some(
+            "embedded mode is disabled by WSGIRestrictEmbedded".into(),
+        )));
         return;
     }
     let failed = match init::initialize(&settings(sc)) {
@@ -144,15 +156,9 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
             &format!("mod_wsgi (pid={pid}): Initializing Python."),
         );
     }
-    let failed_now = failed.clone();
-    let _ = PROCESS.set(Process {
-        failed,
-        scripts: script::Scripts::default(),
-        total_requests: AtomicU64::new(0),
-        groups_seen: Mutex::new(HashSet::new()),
-        multithread: crate::httpd::mpm_threads() > 1,
-    });
-    if failed_now.is_none() {
+    let started = failed.is_none();
+    let _ = PROCESS.set(Process::new(failed));
+    if started {
         import_scripts(s);
     }
     // WSGIDestroyInterpreter Off: skip finalisation (atexit callbacks do
@@ -609,7 +615,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
 
     let request_id = r.log_id().to_string_lossy().into_owned();
     let total = process.total_requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let (thread_id, thread_requests) = thread_counters();
+    let (thread_id, thread_requests) = wsgi::thread_counters();
     // A trusted proxy's scheme header wins over the connection's own TLS.
     let url_scheme = match (
         var(b"mod_wsgi.url_scheme").as_deref(),
@@ -628,7 +634,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
         script_reloading: dc.script_reloading(),
         request_id: &request_id,
         request_start: r.request_time(),
-        script_start: now_micros(),
+        script_start: wsgi::now_micros(),
         enable_sendfile: dc.enable_sendfile(),
         multithread: process.multithread,
         multiprocess: true,
@@ -689,105 +695,36 @@ fn run_embedded(
     error_override: Option<Arc<AtomicU16>>,
     reqlog: Arc<ApacheRequestLog>,
 ) -> response::Outcome {
-    let pid = std::process::id();
-    let log_ref: &dyn wsgi::RequestLog = &*reqlog;
-    let on_load = |path: &str| {
-        log::request(
-            r,
-            Level::Info,
-            &format!(
-                "mod_wsgi (pid={pid}, process='{}', application='{}'): Loading Python script file '{path}'.",
-                extras.process_group, extras.application_group
-            ),
-        )
+    let cx = script::LoadContext {
+        process_group: extras.process_group,
+        application_group: extras.application_group,
+        request_id: extras.request_id,
     };
-    let app = match process.scripts.application(
+    let Some(app) = script::load_application(
         py,
+        &process.scripts,
         filename,
         r.file_mtime(),
         reload,
         callable,
-        &on_load,
-    ) {
-        Ok(app) => app,
-        Err(script::LoadError::Exec(e)) => {
-            log::request(
-                r,
-                Level::Error,
-                &format!(
-                    "mod_wsgi (pid={pid}, request='{}'): Failed to exec Python script file '{filename}'.",
-                    extras.request_id
-                ),
-            );
-            response::log_exception(
-                py,
-                log_ref,
-                &e,
-                &format!(
-                    "mod_wsgi (pid={pid}, request='{}'): Exception occurred processing WSGI script '{filename}'.",
-                    extras.request_id
-                ),
-            );
-            return response::Outcome::FailedBeforeHeaders;
-        }
-        Err(script::LoadError::NoCallable) => {
-            log::request(
-                r,
-                Level::Error,
-                &format!(
-                    "mod_wsgi (pid={pid}): Target WSGI script '{filename}' does not contain WSGI application '{callable}'."
-                ),
-            );
-            return response::Outcome::FailedBeforeHeaders;
-        }
+        &cx,
+        &*reqlog,
+    ) else {
+        return response::Outcome::FailedBeforeHeaders;
     };
-    let made = (|| -> PyResult<_> {
-        let input = Bound::new(py, Input::new(Box::new(ApacheBody::new(r))))?;
-        let errors = Bound::new(
-            py,
-            Log::new(reqlog.clone(), wsgi::LogLevel::Error, "wsgi.errors"),
-        )?;
-        let fw = py.get_type::<response::FileWrapper>().into_any();
-        let env = environ::build(
-            py,
-            vars,
-            extras,
-            input.clone().into_any(),
-            errors.clone().into_any(),
-            fw,
-        )?;
-        Ok((input, errors, env))
-    })();
-    let (input, errors, env) = match made {
-        Ok(v) => v,
-        Err(e) => {
-            response::log_exception(
-                py,
-                log_ref,
-                &e,
-                &format!(
-                    "mod_wsgi (pid={pid}): Failed to build WSGI environment for '{filename}'."
-                ),
-            );
-            return response::Outcome::FailedBeforeHeaders;
-        }
-    };
-    let sink = ApacheSink::new(r, sendfile, error_override.clone());
-    let state = response::State::new(Box::new(sink), r.header_only());
-    let outcome = response::run(
+    let sink = ApacheSink::new(r, sendfile, error_override);
+    let body = Box::new(ApacheBody::new(r));
+    response::serve(
         py,
         &app,
-        env.as_any(),
-        &state,
-        log_ref,
+        vars,
+        extras,
+        body,
+        Box::new(sink),
+        r.header_only(),
+        reqlog,
         filename,
-        extras.request_id,
-    );
-    // Nothing the application kept may reach this request from now on.
-    response::finish(py, &state);
-    input.get().detach_source(py);
-    errors.get().flush_pending(py);
-    outcome
+    )
 }
 
 /// The CGI variables of the request, as ordered byte pairs borrowed from
@@ -876,6 +813,9 @@ fn apply_trusted_proxy_headers(r: &Request, dc: &DirConfig) {
 /// Logs once per process per extra application group that sub-interpreters
 /// are not implemented yet, so two groups share one interpreter.
 fn note_group(r: &Request, process: &Process, group: &str) {
+    if process.groups_warned.load(Ordering::Relaxed) {
+        return;
+    }
     let mut seen = process
         .groups_seen
         .lock()
@@ -885,6 +825,7 @@ fn note_group(r: &Request, process: &Process, group: &str) {
     }
     seen.insert(group.to_string());
     if seen.len() == 2 {
+        process.groups_warned.store(true, Ordering::Relaxed);
         log::request(
             r,
             Level::Warning,
@@ -897,34 +838,6 @@ fn note_group(r: &Request, process: &Process, group: &str) {
             ),
         );
     }
-}
-
-fn thread_counters() -> (u64, u64) {
-    use std::cell::Cell;
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static ID: Cell<u64> = const { Cell::new(0) };
-        static COUNT: Cell<u64> = const { Cell::new(0) };
-    }
-    let id = ID.with(|c| {
-        if c.get() == 0 {
-            c.set(NEXT_ID.fetch_add(1, Ordering::Relaxed));
-        }
-        c.get()
-    });
-    let n = COUNT.with(|c| {
-        let n = c.get();
-        c.set(n + 1);
-        n
-    });
-    (id, n)
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

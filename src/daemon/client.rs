@@ -34,13 +34,6 @@ pub(crate) struct Target<'a> {
     pub script_reloading: bool,
 }
 
-fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(0)
-}
-
 /// Bytes as a latin-1 `String` (header text travels as bytes).
 fn latin1(b: &[u8]) -> String {
     b.iter().map(|&c| c as char).collect()
@@ -86,7 +79,7 @@ pub(crate) fn forward(
     let timeout = (!timeout.is_zero()).then_some(timeout);
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);
-    let queue_start = now_micros();
+    let queue_start = crate::wsgi::now_micros() as u64;
 
     // The body's shape; small known bodies go with the head.
     let body = if r.read_chunked() {

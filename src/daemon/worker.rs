@@ -23,7 +23,7 @@ use crate::config::DaemonProcess;
 use crate::httpd::Server;
 use crate::httpd::log::{self, Level};
 use crate::python::{init, modwsgi, script};
-use crate::wsgi::{self, environ, errors::Log, input::Input, response};
+use crate::wsgi::{self, environ, response};
 use pyo3::prelude::*;
 use std::io;
 use std::num::NonZeroU32;
@@ -83,13 +83,6 @@ impl ExitReport {
                 .map(|&c| c as i32),
         }
     }
-}
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// One request in flight, as the monitor sees it.
@@ -285,7 +278,7 @@ pub fn run(
         active: Mutex::new((0..threads).map(|_| None).collect()),
         last_activity: Mutex::new(Instant::now()),
         scripts: script::Scripts::default(),
-        start_us: now_micros(),
+        start_us: wsgi::now_micros(),
     });
 
     // Signals are taken by the monitor loop below, never by a handler.
@@ -503,11 +496,11 @@ struct SocketSink {
 impl wsgi::ResponseSink for SocketSink {
     fn start(&mut self, head: &wsgi::ResponseHead) -> io::Result<()> {
         let limits = self.limits;
-        let status = latin1_bytes(&head.status_line);
+        let status = wsgi::latin1_bytes(&head.status_line);
         let headers: Vec<(Vec<u8>, Vec<u8>)> = head
             .headers
             .iter()
-            .map(|(k, v)| (latin1_bytes(k), latin1_bytes(v)))
+            .map(|(k, v)| (wsgi::latin1_bytes(k), wsgi::latin1_bytes(v)))
             .collect();
         let r = self.conn.with_writer(|w| {
             protocol::encode_response_head(
@@ -556,10 +549,6 @@ impl wsgi::ResponseSink for SocketSink {
 /// `wsgi.file_wrapper`, without taking its descriptor.
 fn reopen_fd(fd: i32) -> io::Result<std::fs::File> {
     std::fs::File::open(format!("/proc/self/fd/{fd}"))
-}
-
-fn latin1_bytes(s: &str) -> Vec<u8> {
-    s.chars().map(|c| c as u32 as u8).collect()
 }
 
 /// `BodySource` over the daemon socket: asks Apache for body bytes with
@@ -843,7 +832,6 @@ fn run_request(
     conn: &Arc<Conn>,
     reader: &Arc<Mutex<FrameReader<UnixStream>>>,
 ) -> response::Outcome {
-    let pid = std::process::id();
     let group = &sh.group;
     let var = |k: &[u8]| {
         head.cgi_vars
@@ -863,7 +851,6 @@ fn run_request(
             .unwrap_or(0),
         prefix: client,
     });
-    let log_ref: &dyn wsgi::RequestLog = &*reqlog;
     let filename = String::from_utf8_lossy(&head.script_filename).into_owned();
     let callable = String::from_utf8_lossy(&head.callable_object).into_owned();
     let application_group = String::from_utf8_lossy(&head.application_group).into_owned();
@@ -877,42 +864,22 @@ fn run_request(
     } else {
         0
     };
-    let on_load = |path: &str| {
-        log_ref.log(
-            wsgi::LogLevel::Info,
-            &format!(
-                "mod_wsgi (pid={pid}, process='{}', application='{application_group}'): Loading Python script file '{path}'.",
-                group.name
-            ),
-        )
+    let cx = script::LoadContext {
+        process_group: &group.name,
+        application_group: &application_group,
+        request_id,
     };
-    let app = match sh.scripts.application(
+    let Some(app) = script::load_application(
         py,
+        &sh.scripts,
         &filename,
         mtime,
         head.script_reloading,
         &callable,
-        &on_load,
-    ) {
-        Ok(app) => app,
-        Err(script::LoadError::Exec(e)) => {
-            response::log_exception(
-                py,
-                log_ref,
-                &e,
-                &format!("mod_wsgi (pid={pid}): Failed to exec Python script file '{filename}'."),
-            );
-            return response::Outcome::FailedBeforeHeaders;
-        }
-        Err(script::LoadError::NoCallable) => {
-            log_ref.log(
-                wsgi::LogLevel::Error,
-                &format!(
-                    "mod_wsgi (pid={pid}): Target WSGI script '{filename}' does not contain WSGI application '{callable}'."
-                ),
-            );
-            return response::Outcome::FailedBeforeHeaders;
-        }
+        &cx,
+        &*reqlog,
+    ) else {
+        return response::Outcome::FailedBeforeHeaders;
     };
     let vars: Vec<(&[u8], &[u8])> = head
         .cgi_vars
@@ -920,7 +887,7 @@ fn run_request(
         .map(|(k, v)| (k.as_slice(), v.as_slice()))
         .collect();
     let total = sh.total.fetch_add(1, Ordering::Relaxed) + 1;
-    let (thread_id, thread_requests) = thread_counters();
+    let (thread_id, thread_requests) = wsgi::thread_counters();
     let url_scheme = match var(b"HTTPS").as_deref() {
         Some("on") | Some("1") => "https",
         _ => "http",
@@ -933,7 +900,7 @@ fn run_request(
         script_reloading: head.script_reloading,
         request_id,
         request_start: head.request_start_us as i64,
-        script_start: now_micros(),
+        script_start: wsgi::now_micros(),
         enable_sendfile: false,
         multithread: group.threads > 1,
         multiprocess: group.processes > 1 || group.multiprocess,
@@ -958,75 +925,20 @@ fn run_request(
         follows: head.body_follows,
         leftover: Vec::new(),
     };
-    let made = (|| -> PyResult<_> {
-        let input = Bound::new(py, Input::new(Box::new(body)))?;
-        let errors = Bound::new(
-            py,
-            Log::new(reqlog.clone(), wsgi::LogLevel::Error, "wsgi.errors"),
-        )?;
-        let fw = py.get_type::<response::FileWrapper>().into_any();
-        let env = environ::build(
-            py,
-            &vars,
-            &extras,
-            input.clone().into_any(),
-            errors.clone().into_any(),
-            fw,
-        )?;
-        Ok((input, errors, env))
-    })();
-    let (input, errors, env) = match made {
-        Ok(v) => v,
-        Err(e) => {
-            response::log_exception(
-                py,
-                log_ref,
-                &e,
-                &format!(
-                    "mod_wsgi (pid={pid}): Failed to build WSGI environment for '{filename}'."
-                ),
-            );
-            return response::Outcome::FailedBeforeHeaders;
-        }
-    };
     let header_only = var(b"REQUEST_METHOD").as_deref() == Some("HEAD");
     let sink = SocketSink {
         conn: conn.clone(),
         limits: sh.limits,
     };
-    let state = response::State::new(Box::new(sink), header_only);
-    let outcome = response::run(
+    response::serve(
         py,
         &app,
-        env.as_any(),
-        &state,
-        log_ref,
+        &vars,
+        &extras,
+        Box::new(body),
+        Box::new(sink),
+        header_only,
+        reqlog,
         &filename,
-        request_id,
-    );
-    response::finish(py, &state);
-    input.get().detach_source(py);
-    errors.get().flush_pending(py);
-    outcome
-}
-
-fn thread_counters() -> (u64, u64) {
-    use std::cell::Cell;
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    thread_local! {
-        static ID: Cell<u64> = const { Cell::new(0) };
-        static COUNT: Cell<u64> = const { Cell::new(0) };
-    }
-    let id = ID.with(|c| {
-        if c.get() == 0 {
-            c.set(NEXT_ID.fetch_add(1, Ordering::Relaxed));
-        }
-        c.get()
-    });
-    let n = COUNT.with(|c| {
-        let n = c.get();
-        c.set(n + 1);
-        n
-    });
-    (id, n)
+    )
 }

@@ -75,11 +75,6 @@ fn cstring(s: &str) -> CString {
     CString::new(s).unwrap_or_default()
 }
 
-/// Latin-1 text as the bytes that go on the wire.
-fn latin1_bytes(s: &str) -> Vec<u8> {
-    s.chars().map(|c| c as u32 as u8).collect()
-}
-
 impl ResponseSink for ApacheSink {
     fn start(&mut self, head: &ResponseHead) -> io::Result<()> {
         if let Some(slot) = &self.error_override {
@@ -93,7 +88,7 @@ impl ResponseSink for ApacheSink {
         r.set_status(head.status as i32, head.status_line.as_bytes());
         let out = r.headers_out();
         for (name, value) in &head.headers {
-            let v = latin1_bytes(value);
+            let v = crate::wsgi::latin1_bytes(value);
             if name.eq_ignore_ascii_case("content-type") {
                 r.set_content_type(&v);
             } else if name.eq_ignore_ascii_case("content-length") {

@@ -2,6 +2,8 @@
 //! and reloading them when the file changes (`WSGIScriptReloading On`).
 #![forbid(unsafe_code)]
 
+use crate::wsgi::response::log_exception;
+use crate::wsgi::{LogLevel, RequestLog};
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
 use pyo3::types::{PyDict, PyModule};
@@ -27,6 +29,65 @@ pub enum LoadError {
     Exec(PyErr),
     /// The script ran but has no such callable.
     NoCallable,
+}
+
+/// Where the application's identity is logged from.
+pub struct LoadContext<'a> {
+    pub process_group: &'a str,
+    pub application_group: &'a str,
+    pub request_id: &'a str,
+}
+
+/// The application object, loading the script as needed; failures are
+/// logged mod_wsgi's way (with the traceback and the request id) and give
+/// None, for a 500.
+#[allow(clippy::too_many_arguments)]
+pub fn load_application<'py>(
+    py: Python<'py>,
+    scripts: &Scripts,
+    path: &str,
+    mtime: i64,
+    reload: bool,
+    callable: &str,
+    cx: &LoadContext<'_>,
+    log: &dyn RequestLog,
+) -> Option<Bound<'py, PyAny>> {
+    let pid = std::process::id();
+    let on_load = |path: &str| {
+        log.log(
+            LogLevel::Info,
+            &format!(
+                "mod_wsgi (pid={pid}, process='{}', application='{}'): Loading Python script file '{path}'.",
+                cx.process_group, cx.application_group
+            ),
+        )
+    };
+    match scripts.application(py, path, mtime, reload, callable, &on_load) {
+        Ok(app) => Some(app),
+        Err(LoadError::Exec(e)) => {
+            let id = cx.request_id;
+            log.log(
+                LogLevel::Error,
+                &format!("mod_wsgi (pid={pid}, request='{id}'): Failed to exec Python script file '{path}'."),
+            );
+            log_exception(
+                py,
+                log,
+                &e,
+                &format!(
+                    "mod_wsgi (pid={pid}, request='{id}'): Exception occurred processing WSGI script '{path}'."
+                ),
+            );
+            None
+        }
+        Err(LoadError::NoCallable) => {
+            log.log(
+                LogLevel::Error,
+                &format!("mod_wsgi (pid={pid}): Target WSGI script '{path}' does not contain WSGI application '{callable}'."),
+            );
+            None
+        }
+    }
 }
 
 pub fn module_name(py: Python<'_>, path: &str) -> PyResult<String> {

@@ -53,3 +53,39 @@ pub enum LogLevel {
 pub trait RequestLog: Send + Sync {
     fn log(&self, level: LogLevel, msg: &str);
 }
+
+/// Microseconds since the epoch, the unit of `mod_wsgi.request_start` and
+/// the other `mod_wsgi.*_start` keys.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Latin-1 text (as `start_response` validated it) as the bytes that go on
+/// the wire.
+pub fn latin1_bytes(s: &str) -> Vec<u8> {
+    s.chars().map(|c| c as u32 as u8).collect()
+}
+
+/// `mod_wsgi.thread_id` and `mod_wsgi.thread_requests` for the calling
+/// thread: a small id given on first use, and how many requests the thread
+/// served before this one.
+pub fn thread_counters() -> (u64, u64) {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: Cell<u64> = const { Cell::new(0) };
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+    let id = ID.with(|c| {
+        if c.get() == 0 {
+            c.set(NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        }
+        c.get()
+    });
+    let n = COUNT.with(|c| c.replace(c.get() + 1));
+    (id, n)
+}

@@ -383,6 +383,65 @@ pub fn run(
     outcome
 }
 
+/// One request, whichever mode: builds `wsgi.input`, `wsgi.errors` and the
+/// environ, runs the application into `sink`, and cuts every object the
+/// application may keep off from the request before returning.
+#[allow(clippy::too_many_arguments)]
+pub fn serve(
+    py: Python<'_>,
+    app: &Bound<'_, PyAny>,
+    vars: &[(&[u8], &[u8])],
+    extras: &super::environ::Extras<'_>,
+    body: Box<dyn super::BodySource>,
+    sink: Box<dyn ResponseSink>,
+    header_only: bool,
+    log: Arc<dyn RequestLog>,
+    script: &str,
+) -> Outcome {
+    use super::{environ, errors::Log, input::Input};
+    let made = (|| -> PyResult<_> {
+        let input = Bound::new(py, Input::new(body))?;
+        let errors = Bound::new(py, Log::new(log.clone(), LogLevel::Error, "wsgi.errors"))?;
+        let fw = py.get_type::<FileWrapper>().into_any();
+        let env = environ::build(
+            py,
+            vars,
+            extras,
+            input.clone().into_any(),
+            errors.clone().into_any(),
+            fw,
+        )?;
+        Ok((input, errors, env))
+    })();
+    let (input, errors, env) = match made {
+        Ok(v) => v,
+        Err(e) => {
+            let pid = std::process::id();
+            log_exception(
+                py,
+                &*log,
+                &e,
+                &format!("mod_wsgi (pid={pid}): Failed to build WSGI environment for '{script}'."),
+            );
+            return Outcome::FailedBeforeHeaders;
+        }
+    };
+    let state = State::new(sink, header_only);
+    let outcome = run(
+        py,
+        app,
+        env.as_any(),
+        &state,
+        &*log,
+        script,
+        extras.request_id,
+    );
+    finish(py, &state);
+    input.get().detach_source(py);
+    errors.get().flush_pending(py);
+    outcome
+}
+
 /// Finishes with the sink: no object the application kept can reach the
 /// request after this.
 pub fn finish(py: Python<'_>, state: &Shared) -> Option<Box<dyn ResponseSink>> {
