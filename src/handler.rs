@@ -616,16 +616,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
     let request_id = r.log_id().to_string_lossy().into_owned();
     let total = process.total_requests.fetch_add(1, Ordering::Relaxed) + 1;
     let (thread_id, thread_requests) = wsgi::thread_counters();
-    // A trusted proxy's scheme header wins over the connection's own TLS.
-    let url_scheme = match (
-        var(b"mod_wsgi.url_scheme").as_deref(),
-        var(b"HTTPS").as_deref(),
-    ) {
-        (Some("https"), _) => "https",
-        (Some(_), _) => "http",
-        (None, Some(v)) if v.eq_ignore_ascii_case("on") || v == "1" => "https",
-        _ => "http",
-    };
+    let url_scheme = environ::url_scheme(|k| var(k));
     let port = r.local_port().to_string();
     let extras = environ::Extras {
         process_group: &process_group,

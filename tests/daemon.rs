@@ -415,3 +415,25 @@ fn unreachable_daemon_gives_503() {
         Duration::from_secs(5)
     ));
 }
+
+#[test]
+fn trusted_proxy_headers_reach_the_daemon() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGITrustedProxyHeaders X-Forwarded-For X-Forwarded-Proto\nWSGITrustedProxies 127.0.0.1\n";
+    let a = Apache::start("d_proxy", &conf);
+    let r = a.request(
+        "GET",
+        "/info",
+        &[
+            ("X-Forwarded-For", "203.0.113.9"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    let t = r.text();
+    assert_eq!(json_field(&t, "url_scheme"), "https");
+    assert_eq!(json_field(&t, "remote_addr"), "203.0.113.9");
+    let t = info(&a).1;
+    assert_eq!(json_field(&t, "url_scheme"), "http");
+}

@@ -888,10 +888,7 @@ fn run_request(
         .collect();
     let total = sh.total.fetch_add(1, Ordering::Relaxed) + 1;
     let (thread_id, thread_requests) = wsgi::thread_counters();
-    let url_scheme = match var(b"HTTPS").as_deref() {
-        Some("on") | Some("1") => "https",
-        _ => "http",
-    };
+    let url_scheme = environ::url_scheme(|k| var(k));
     let port = var(b"SERVER_PORT").unwrap_or_default();
     let extras = environ::Extras {
         process_group: &group.name,

@@ -44,6 +44,21 @@ pub struct DaemonExtras {
     pub daemon_start: i64,
 }
 
+/// `wsgi.url_scheme` from the CGI variables: a trusted proxy's scheme
+/// (`mod_wsgi.url_scheme`, set by the WSGITrustedProxyHeaders handling)
+/// wins over the connection's own TLS (`HTTPS` on, in any case, or 1).
+pub fn url_scheme(var: impl Fn(&[u8]) -> Option<String>) -> &'static str {
+    match (
+        var(b"mod_wsgi.url_scheme").as_deref(),
+        var(b"HTTPS").as_deref(),
+    ) {
+        (Some("https"), _) => "https",
+        (Some(_), _) => "http",
+        (None, Some(v)) if v.eq_ignore_ascii_case("on") || v == "1" => "https",
+        _ => "http",
+    }
+}
+
 /// A latin-1 `str` from bytes (PEP 3333's "native strings").
 pub fn latin1<'py>(py: Python<'py>, b: &[u8]) -> PyResult<Bound<'py, PyString>> {
     if b.is_ascii() {

@@ -15,6 +15,8 @@ def application(environ, start_response):
         'request_id': environ.get('mod_wsgi.request_id'),
         'sys_path': sys.path,
         'cwd': os.getcwd(),
+        'url_scheme': environ['wsgi.url_scheme'],
+        'remote_addr': environ.get('REMOTE_ADDR'),
     }
     environ['wsgi.errors'].write('daemon_info served by %d\n' % os.getpid())
     body = json.dumps(out).encode()
