@@ -121,6 +121,7 @@ pub fn write_conf(root: &Path, port: u16, body: &str, o: &Options) -> PathBuf {
         r#"ServerRoot {root}
 Listen 127.0.0.1:{port}
 PidFile {root}/run/httpd.pid
+CoreDumpDirectory {root}/run
 DefaultRuntimeDir {root}/run
 ErrorLog {root}/logs/error_log
 LogLevel {level}
