@@ -212,6 +212,13 @@ impl Apache {
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                // A crashing child leaves a core in run/ (CoreDumpDirectory);
+                // Drop prints its backtrace when the test fails.
+                let unlimited = libc::rlimit {
+                    rlim_cur: libc::RLIM_INFINITY,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &unlimited);
                 Ok(())
             });
         }
@@ -226,7 +233,12 @@ impl Apache {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // The listening socket accepts connections before post_config
+            // has run; the pid file is written after it, just before the
+            // MPM starts children, so both together mean "configured".
+            if a.root.join("run/httpd.pid").exists()
+                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+            {
                 return Ok(a);
             }
             if let Some(status) = a.child.as_mut().unwrap().try_wait().unwrap() {
@@ -359,6 +371,9 @@ impl Drop for Apache {
                 }
             }
         }
+        if std::thread::panicking() {
+            print_core_backtraces(&self.root.join("run"));
+        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.root);
         }
@@ -443,4 +458,35 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         b = &b[(size + 2).min(b.len())..];
     }
     out
+}
+
+/// Prints `thread apply all bt` for each core file a crashed Apache process
+/// left in `dir`, when gdb is installed: a crash seen once in CI must leave
+/// enough to fix it.
+pub fn print_core_backtraces(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().starts_with("core") {
+            continue;
+        }
+        let out = Command::new("gdb")
+            .args(["-batch", "-nx", "-ex", "thread apply all bt", APACHE])
+            .arg(e.path())
+            .output();
+        match out {
+            Ok(o) => eprintln!(
+                "--- backtrace of {} ---\n{}{}",
+                e.path().display(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(err) => eprintln!(
+                "--- core file {} (gdb not available: {err}) ---",
+                e.path().display()
+            ),
+        }
+    }
 }
