@@ -84,6 +84,7 @@ pub(crate) fn server_config(s: &Server) -> &ServerConfig {
     unsafe { &*(s.module_config() as *const ServerConfig) }
 }
 
+#[allow(clippy::mut_from_ref)] // config-time only, see SAFETY
 fn server_config_mut(s: &Server) -> &mut ServerConfig {
     // SAFETY: only called while httpd reads the configuration, which is
     // single-threaded; the value lives in pconf.

@@ -37,8 +37,8 @@ mod serde_like {
     pub fn parse(s: &str) -> Value {
         let c: Vec<char> = s.chars().collect();
         let mut i = 0;
-        let v = val(&c, &mut i);
-        v
+
+        val(&c, &mut i)
     }
     fn ws(c: &[char], i: &mut usize) {
         while *i < c.len() && c[*i].is_whitespace() {

@@ -966,7 +966,7 @@ fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
     if ms < 1000 {
         format!("{ms} ms")
-    } else if s < 10 && ms % 1000 != 0 {
+    } else if s < 10 && !ms.is_multiple_of(1000) {
         format!("{}.{} s", s, (ms % 1000) / 100)
     } else if s < 60 {
         format!("{s} s")

@@ -576,7 +576,7 @@ pub fn runtime_path(pool: &crate::httpd::Pool, name: &str, server_root: bool) ->
 pub fn apache_user() -> (String, u32, u32) {
     // SAFETY: set up by mod_unixd before post_config, only read here.
     unsafe {
-        let c = &*(&raw const ap::ap_unixd_config);
+        let c = (&raw const ap::ap_unixd_config).as_ref().expect("static");
         let name = if c.user_name.is_null() {
             String::new()
         } else {

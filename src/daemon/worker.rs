@@ -174,13 +174,13 @@ pub fn run(
             })
             .collect()
     });
-    if sys::is_root() {
-        if let Err(e) = sys::drop_privileges(&user.name, user.uid, gid, supplementary.as_deref()) {
-            fail_startup(&format!(
-                "Daemon process '{name}' could not switch to uid={} gid={}: {e}.",
-                user.uid, gid
-            ));
-        }
+    if sys::is_root()
+        && let Err(e) = sys::drop_privileges(&user.name, user.uid, gid, supplementary.as_deref())
+    {
+        fail_startup(&format!(
+            "Daemon process '{name}' could not switch to uid={} gid={}: {e}.",
+            user.uid, gid
+        ));
     }
     // After setuid, which clears it: die with the parent. If the parent
     // already died (before the signal was armed), leave now.

@@ -77,12 +77,12 @@ fn cstring(s: &str) -> CString {
 
 impl ResponseSink for ApacheSink {
     fn start(&mut self, head: &ResponseHead) -> io::Result<()> {
-        if let Some(slot) = &self.error_override {
-            if head.status >= 400 {
-                slot.store(head.status, Ordering::Release);
-                self.suppress_body = true;
-                return Ok(());
-            }
+        if let Some(slot) = &self.error_override
+            && head.status >= 400
+        {
+            slot.store(head.status, Ordering::Release);
+            self.suppress_body = true;
+            return Ok(());
         }
         let r = self.r.get();
         r.set_status(head.status as i32, head.status_line.as_bytes());

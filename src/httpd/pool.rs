@@ -56,7 +56,7 @@ impl Pool {
             // SAFETY: data is the Box<Box<dyn FnOnce()>> leaked below; APR
             // runs a cleanup once.
             let f = unsafe { Box::from_raw(data as *mut Box<dyn FnOnce()>) };
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f()));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             0
         }
         let raw = Box::into_raw(Box::new(f));

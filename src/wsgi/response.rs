@@ -505,10 +505,10 @@ fn send_wrapped_file(py: Python<'_>, fw: &FileWrapper, state: &Shared) -> PyResu
     }
     let size: u64 = stat.getattr("st_size")?.extract()?;
     // Respect the file position the application left (it may have seeked).
-    let offset: u64 = match f.call_method0("tell").and_then(|v| v.extract::<u64>()) {
-        Ok(o) => o,
-        Err(_) => 0,
-    };
+    let offset: u64 = f
+        .call_method0("tell")
+        .and_then(|v| v.extract::<u64>())
+        .unwrap_or_default();
     let mut st = lock(py, state);
     ensure_started(py, &mut st)?;
     let mut len = size.saturating_sub(offset);

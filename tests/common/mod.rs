@@ -246,6 +246,7 @@ impl Apache {
                 let mut err = String::new();
                 let _ = child.stderr.take().unwrap().read_to_string(&mut err);
                 let _ = child.stdout.take().unwrap().read_to_string(&mut err);
+                let _ = child.wait(); // already reaped by try_wait; keeps clippy sure
                 return Err(format!(
                     "exit {status}\n{err}\n--- error_log ---\n{}",
                     a.error_log()
@@ -442,10 +443,7 @@ impl Response {
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&b[..eol]);
         let size =
             usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16).unwrap_or(0);
