@@ -1027,7 +1027,7 @@ fn children_with_python_threads_stop_promptly() {
     for _ in 0..4 {
         assert_eq!(a.get("/t").text(), "threads ok");
     }
-    let log = a.stop();
+    let log = a.graceful_stop();
     // AH00045/AH00046: Apache had to SIGTERM/SIGKILL a child that hung.
     assert!(
         !log.contains("AH00045") && !log.contains("AH00046"),

@@ -142,6 +142,7 @@ ThreadsPerChild {threads}
 ThreadLimit {threads}
 MaxRequestWorkers {workers}
 Timeout 30
+GracefulShutdownTimeout 10
 <Directory {root}/app>
     Require all granted
 </Directory>
@@ -264,8 +265,22 @@ impl Apache {
 
     /// Stops Apache with SIGTERM and waits for it; returns the error log.
     pub fn stop(&mut self) -> String {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// `apache2 -k graceful-stop` (SIGWINCH): children finish what they are
+    /// doing and exit. Tests about what happens when children exit use this:
+    /// httpd's event MPM has a race in its ungraceful (SIGTERM) child exit,
+    /// where the main thread closes a worker's socket while that worker
+    /// frees it (seen as a segfault in `close_worker_sockets`, without any
+    /// module involved), so SIGTERM right after a request can crash a child.
+    pub fn graceful_stop(&mut self) -> String {
+        self.stop_with(libc::SIGWINCH)
+    }
+
+    fn stop_with(&mut self, signal: i32) -> String {
         if let Some(mut child) = self.child.take() {
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            unsafe { libc::kill(child.id() as i32, signal) };
             let deadline = Instant::now() + Duration::from_secs(30);
             while child.try_wait().ok().flatten().is_none() {
                 if Instant::now() > deadline {
