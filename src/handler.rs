@@ -555,10 +555,30 @@ pub(crate) fn handler(r: &Request) -> c_int {
         .to_string();
     let callable = config::expand_callable_object(&callable_t, &gcx);
 
+    // WSGIRestrictProcess, and mod_wsgi's rule that a group declared in a
+    // VirtualHost serves only servers with the same ServerName.
+    let daemon = crate::module::globals().and_then(|g| g.find_daemon(&process_group));
+    let from = config::ServerScope {
+        hostname: (!server.hostname().is_empty()).then(|| server.hostname().to_string()),
+        is_virtual: server.is_virtual(),
+    };
+    if !dc.may_select(&process_group) || daemon.is_some_and(|d| d.scope.allows(&from).is_err()) {
+        let shown = if process_group.is_empty() {
+            "%{GLOBAL}"
+        } else {
+            process_group.as_str()
+        };
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): Daemon process called '{shown}' cannot be accessed by this WSGI application: {filename}"
+            ),
+        );
+        return status(sys::HTTP_INTERNAL_SERVER_ERROR);
+    }
     if !process_group.is_empty() {
-        let known = crate::module::globals()
-            .map(|g| g.daemon_processes().iter().any(|d| d.name == process_group))
-            .unwrap_or(false);
+        let known = daemon.is_some();
         if !known {
             log::request(
                 r,

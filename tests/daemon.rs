@@ -437,3 +437,59 @@ fn trusted_proxy_headers_reach_the_daemon() {
     let t = info(&a).1;
     assert_eq!(json_field(&t, "url_scheme"), "http");
 }
+
+#[test]
+fn restrict_process_and_virtual_host_scoping() {
+    // WSGIRestrictProcess limits what %{ENV:...} may select, and a group
+    // declared in one VirtualHost cannot serve another ServerName.
+    let a = Apache::start(
+        "restrict",
+        r#"LoadModule env_module /usr/lib/apache2/modules/mod_env.so
+WSGIDaemonProcess allowed threads=2
+WSGIDaemonProcess other threads=2
+<VirtualHost *:{PORT}>
+    ServerName one.example
+    WSGIDaemonProcess private threads=2
+    SetEnv GROUP allowed
+    WSGIScriptAlias /env {APPS}/environ.wsgi process-group=%{ENV:GROUP}
+    WSGIScriptAlias /other {APPS}/environ.wsgi process-group=other
+    WSGIScriptAlias /embedded {APPS}/environ.wsgi process-group=%{GLOBAL}
+    WSGIScriptAlias /private {APPS}/environ.wsgi process-group=private
+    <Location />
+        WSGIRestrictProcess allowed private
+    </Location>
+</VirtualHost>
+<VirtualHost *:{PORT}>
+    ServerName two.example
+    WSGIScriptAlias /private {APPS}/environ.wsgi process-group=private
+</VirtualHost>
+"#,
+    );
+    let get = |host: &str, path: &str| {
+        a.raw(
+            format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+            false,
+        )
+    };
+    let r = get("one.example", "/env");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert_eq!(json_field(&r.text(), "mod_wsgi.process_group"), "allowed");
+    assert_eq!(get("one.example", "/private").status, 200);
+    assert_eq!(get("one.example", "/other").status, 500);
+    assert_eq!(get("one.example", "/embedded").status, 500);
+    assert!(a.wait_log(
+        "Daemon process called 'other' cannot be accessed by this WSGI application",
+        Duration::from_secs(5)
+    ));
+    assert!(
+        a.error_log().contains(
+            "Daemon process called '%{GLOBAL}' cannot be accessed by this WSGI application"
+        )
+    );
+    // Another ServerName cannot reach one.example's private group.
+    assert_eq!(get("two.example", "/private").status, 500);
+    assert!(a.wait_log(
+        "Daemon process called 'private' cannot be accessed",
+        Duration::from_secs(5)
+    ));
+}

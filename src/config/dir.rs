@@ -103,6 +103,13 @@ impl DirConfig {
         self.restrict_process.as_deref()
     }
 
+    /// Whether this location may run in process group `group` ("" is
+    /// embedded mode) under WSGIRestrictProcess.
+    pub fn may_select(&self, group: &str) -> bool {
+        self.restrict_process()
+            .is_none_or(|allowed| allowed.iter().any(|g| g == group))
+    }
+
     /// WSGIProcessGroup template, default "" (embedded mode, as %{GLOBAL}).
     /// Expand with [`crate::config::expand_process_group`].
     pub fn process_group(&self) -> &str {
@@ -503,8 +510,13 @@ mod tests {
         assert_eq!(c.restrict_process().unwrap(), ["a", ""]);
         run(&mut c, "WSGIRestrictProcess", &["b"]).unwrap();
         assert_eq!(c.restrict_process().unwrap(), ["b"]);
+        assert!(c.may_select("b"));
+        assert!(!c.may_select("a"));
+        assert!(!c.may_select(""));
         run(&mut c, "WSGIRestrictProcess", &[]).unwrap();
         assert_eq!(c.restrict_process().unwrap(), [] as [String; 0]);
+        assert!(!c.may_select("b"));
+        assert!(DirConfig::default().may_select("anything"));
     }
 
     #[test]

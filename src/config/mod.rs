@@ -128,7 +128,6 @@ pub static INERT_DIRECTIVES: &[&str] = &[
     "WSGISocketRotation",
     "WSGIAcceptMutex",
     "WSGIPythonEggs",
-    "WSGIRestrictProcess",
     "WSGIPassApacheRequest",
     "WSGIIgnoreActivity",
     "WSGIServerMetrics",
