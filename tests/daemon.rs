@@ -437,3 +437,219 @@ fn trusted_proxy_headers_reach_the_daemon() {
     let t = info(&a).1;
     assert_eq!(json_field(&t, "url_scheme"), "http");
 }
+
+// ------------------------------------------------ WSGIDaemonProcess options
+
+/// A GET in a thread, answered with its status and body.
+fn get_in_thread(port: u16, path: &str) -> std::thread::JoinHandle<(u16, String)> {
+    let req = format!("GET {path} HTTP/1.0\r\n\r\n");
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut v = Vec::new();
+        let _ = s.read_to_end(&mut v);
+        let r = Response::parse(&v, false);
+        (r.status, r.text())
+    })
+}
+
+fn wait_gone(pid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn limits_conf(options: &str) -> String {
+    daemon_conf(options) + "WSGIScriptAlias /limits {APPS}/limits.wsgi\n"
+}
+
+#[test]
+fn queue_timeout_answers_504_instead_of_piling_up() {
+    let a = Apache::start(
+        "d_queue",
+        &limits_conf("processes=1 threads=1 queue-timeout=1"),
+    );
+    assert_eq!(a.get("/hello").status, 200);
+    // The only thread is busy for 6 s...
+    let slow = get_in_thread(a.port, "/limits?sleep=6");
+    assert!(a.wait_log("limits sleep=6 started", Duration::from_secs(30)));
+    // ...so these wait in the listen backlog longer than queue-timeout.
+    let queued: Vec<_> = (0..4).map(|_| get_in_thread(a.port, "/hello")).collect();
+    assert_eq!(slow.join().unwrap().0, 200);
+    for q in queued {
+        let (status, body) = q.join().unwrap();
+        assert_eq!(status, 504, "{body}");
+    }
+    assert!(a.wait_log(
+        "Queue timeout expired for WSGI daemon process 'site'.",
+        Duration::from_secs(5)
+    ));
+    // Fresh requests still run.
+    assert_eq!(a.get("/hello").status, 200);
+}
+
+#[test]
+fn startup_timeout_restarts_a_daemon_whose_script_cannot_be_retried() {
+    let a = Apache::start(
+        "d_startup",
+        &(daemon_conf("processes=1 threads=2 startup-timeout=2")
+            + "WSGIScriptAlias /once {APPS}/startup_once.wsgi\n"),
+    );
+    let r = a.get("/once");
+    assert_eq!(r.status, 500);
+    assert!(a.wait_log("not configured yet", Duration::from_secs(5)));
+    assert!(
+        a.error_log()
+            .contains("Application startup timer started for daemon process 'site'.")
+    );
+    let old = pids_of_group(&a);
+    // Fixing the configuration is not enough in this process...
+    std::fs::write(a.root.join("app/startup_ok"), b"").unwrap();
+    let r = a.get("/once");
+    assert_eq!(r.status, 500);
+    assert!(a.wait_log("cannot be retried", Duration::from_secs(5)));
+    // ...but the start-up timer replaces it, and the new one starts.
+    assert!(a.wait_log(
+        "Application startup timer expired, stopping process 'site'.",
+        Duration::from_secs(30)
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (0, String::new());
+    while Instant::now() < deadline {
+        let r = a.get("/once");
+        last = (r.status, r.text());
+        if last.0 == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(last.0, 200, "{}", last.1);
+    assert!(
+        !old.iter().any(|p| last.1.ends_with(&p.to_string())),
+        "{old:?} {}",
+        last.1
+    );
+    assert!(
+        a.error_log()
+            .contains("did not load within startup-timeout")
+    );
+}
+
+#[test]
+fn deadlock_timeout_restarts_a_daemon_whose_gil_is_held() {
+    let a = Apache::start(
+        "d_deadlock",
+        &limits_conf("processes=1 threads=2 deadlock-timeout=2"),
+    );
+    let (_, body) = info(&a);
+    let old = json_field(&body, "pid");
+    // libc sleep() through ctypes.PyDLL keeps the GIL for 60 s.
+    let stuck = get_in_thread(a.port, "/limits?gil=60");
+    assert!(a.wait_log(
+        "Daemon process deadlock timer expired, stopping process 'site'.",
+        Duration::from_secs(30)
+    ));
+    let (status, _) = stuck.join().unwrap();
+    assert_eq!(status, 502);
+    wait_gone(&old);
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200, "{body}");
+    assert_ne!(json_field(&body, "pid"), old);
+    assert!(
+        a.error_log()
+            .contains("the Python GIL looked deadlocked for deadlock-timeout")
+    );
+}
+
+#[test]
+fn memory_limits_raise_memory_error_and_the_daemon_survives() {
+    let conf = limits_conf(
+        "processes=1 threads=2 memory-limit=268435456 switch-interval=0.002 cpu-priority=5",
+    ) + "WSGIDaemonProcess vm user=www-data group=www-data threads=2 virtual-memory-limit=2147483648\n\
+         WSGIScriptAlias /vm/limits {APPS}/limits.wsgi process-group=vm application-group=%{GLOBAL}\n";
+    let a = Apache::start("d_memory", &conf);
+    let r = a.get("/limits?rlimits");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = r.text();
+    assert_eq!(json_field(&t, "RLIMIT_DATA"), "268435456");
+    assert_eq!(json_field(&t, "switchinterval"), "0.002");
+    assert_eq!(json_field(&t, "nice"), "5");
+    let pid = json_field(&t, "pid");
+    let t = a.get("/vm/limits?rlimits").text();
+    assert_eq!(json_field(&t, "RLIMIT_AS"), "2147483648");
+    let vm_pid = json_field(&t, "pid");
+    // 512 MiB is over memory-limit: MemoryError, a 500, and the same
+    // daemon serves the next request.
+    let r = a.get("/limits?alloc=536870912");
+    assert_eq!(r.status, 500);
+    assert!(a.wait_log("MemoryError", Duration::from_secs(5)));
+    let r = a.get("/limits?alloc=16777216");
+    assert_eq!(r.status, 200);
+    assert_eq!(json_field(&r.text(), "pid"), pid);
+    // The other group has no data limit but a 2 GiB address space.
+    assert_eq!(a.get("/vm/limits?alloc=536870912").status, 200);
+    let before = a.error_log().matches("MemoryError").count();
+    assert_eq!(a.get("/vm/limits?alloc=3221225472").status, 500);
+    assert!(a.wait_log("MemoryError", Duration::from_secs(5)));
+    assert!(a.error_log().matches("MemoryError").count() > before);
+    let r = a.get("/vm/limits?alloc=1024");
+    assert_eq!(json_field(&r.text(), "pid"), vm_pid);
+}
+
+#[test]
+fn cpu_time_limit_replaces_the_daemon_after_its_requests_finish() {
+    let a = Apache::start(
+        "d_cpu",
+        &limits_conf("processes=1 threads=2 cpu-time-limit=2"),
+    );
+    let (_, body) = info(&a);
+    let old = json_field(&body, "pid");
+    // 4 s of CPU time: past the limit half way, yet it completes.
+    let r = a.get("/limits?burn=4");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_field(&r.text(), "pid"), old);
+    assert!(a.wait_log(
+        "Exceeded CPU time limit, waiting for requests to complete 'site'.",
+        Duration::from_secs(10)
+    ));
+    assert!(a.wait_log(
+        "exited to restart because it used up cpu-time-limit",
+        Duration::from_secs(30)
+    ));
+    wait_gone(&old);
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200, "{body}");
+    assert_ne!(json_field(&body, "pid"), old);
+}
+
+#[test]
+fn sigusr1_drains_requests_then_restarts_the_daemon() {
+    let a = Apache::start(
+        "d_usr1",
+        &limits_conf("processes=1 threads=2 eviction-timeout=20"),
+    );
+    let (_, body) = info(&a);
+    let old = json_field(&body, "pid");
+    let slow = get_in_thread(a.port, "/limits?sleep=3");
+    assert!(a.wait_log("limits sleep=3 started", Duration::from_secs(30)));
+    unsafe { libc::kill(old.parse().unwrap(), libc::SIGUSR1) };
+    assert!(a.wait_log(
+        "Process eviction requested, waiting for requests to complete 'site'.",
+        Duration::from_secs(10)
+    ));
+    // Still accepting while it drains.
+    assert_eq!(json_field(&a.get("/limits?x").text(), "pid"), old);
+    let (status, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(a.wait_log(
+        "Requests have completed, triggering immediate shutdown 'site'.",
+        Duration::from_secs(10)
+    ));
+    wait_gone(&old);
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200);
+    assert_ne!(json_field(&body, "pid"), old);
+    assert!(a.error_log().contains("it was sent SIGUSR1"));
+}
