@@ -653,3 +653,120 @@ fn sigusr1_drains_requests_then_restarts_the_daemon() {
     assert_ne!(json_field(&body, "pid"), old);
     assert!(a.error_log().contains("it was sent SIGUSR1"));
 }
+
+/// Apache's children (not the daemons) of the running server.
+fn apache_children(a: &Apache) -> Vec<u32> {
+    let parent = a.pid().unwrap();
+    let daemons: Vec<u32> = pids_of_group(a);
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+        if ppid == parent && !daemons.contains(&pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn response_buffer_bounds_memory_and_response_socket_timeout_cuts_slow_clients() {
+    let a = Apache::start(
+        "d_respbuf",
+        &daemon_conf(
+            "processes=1 threads=2 socket-timeout=25 response-buffer-size=65536 response-socket-timeout=2",
+        ),
+    );
+    // 300 MiB streams through the Apache child in bounded memory.
+    let n: usize = 300 * 1024 * 1024;
+    let mut s = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    s.write_all(format!("GET /stream?big={n} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = s.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        total += k;
+    }
+    assert!(total > n, "got {total} bytes");
+    let children = apache_children(&a);
+    assert!(!children.is_empty());
+    for c in &children {
+        let peak = peak_rss_kib(*c);
+        assert!(peak < 100 * 1024, "Apache child {c} peaked at {peak} KiB");
+    }
+    // A client that never reads: the Apache child gives up writing to it
+    // after response-socket-timeout (2 s), well before Timeout (30 s).
+    let mut stuck = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    stuck
+        .write_all(format!("GET /stream?big={n} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    assert!(
+        a.wait_log(
+            "The client went away while '/stream' was streamed",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        a.error_log()
+    );
+    drop(stuck);
+    assert_eq!(a.get("/hello").status, 200);
+}
+
+#[test]
+fn script_user_refuses_scripts_it_does_not_own() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGIDaemonProcess owned user=www-data group=www-data threads=2 script-user=www-data\n\
+           WSGIScriptAlias /owned/hello {APPS}/hello.wsgi process-group=owned application-group=%{GLOBAL}\n\
+           WSGIScriptAlias /owned/mine {APPS}/mine.wsgi process-group=owned application-group=%{GLOBAL}\n\
+           WSGIDaemonProcess grouped user=www-data group=www-data threads=2 script-group=www-data\n\
+           WSGIScriptAlias /grouped/hello {APPS}/hello.wsgi process-group=grouped application-group=%{GLOBAL}\n\
+           WSGIScriptAlias /grouped/mine {APPS}/mine.wsgi process-group=grouped application-group=%{GLOBAL}\n";
+    let a = Apache::start("d_scriptuser", &conf);
+    let mine = a.root.join("app/mine.wsgi");
+    std::fs::copy(a.root.join("app/hello.wsgi"), &mine).unwrap();
+    let st = std::process::Command::new("chown")
+        .arg("www-data:www-data")
+        .arg(&mine)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // hello.wsgi belongs to root: refused with 403, as mod_wsgi does.
+    assert_eq!(a.get("/owned/hello").status, 403);
+    assert!(a.wait_log(
+        "only runs scripts owned by script-user 'www-data'",
+        Duration::from_secs(5)
+    ));
+    assert_eq!(a.get("/grouped/hello").status, 403);
+    assert!(a.wait_log(
+        "only runs scripts owned by script-group 'www-data'",
+        Duration::from_secs(5)
+    ));
+    let r = a.get("/owned/mine");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert_eq!(r.text(), "Hello World!");
+    assert_eq!(a.get("/grouped/mine").status, 200);
+    // Groups without the option run any script.
+    assert_eq!(a.get("/hello").status, 200);
+}
