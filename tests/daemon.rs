@@ -352,6 +352,35 @@ fn maximum_requests_recycles_without_failed_requests() {
 }
 
 #[test]
+fn options_not_implemented_yet_stop_apache_from_starting() {
+    for (opts, option) in [
+        ("chroot=/srv/jail", "chroot"),
+        ("interrupt-timeout=10", "interrupt-timeout"),
+        ("server-metrics=On", "server-metrics"),
+        ("newrelic-config-file=/etc/nr.ini", "newrelic-config-file"),
+    ] {
+        let (ok, out) = common::config_test(
+            "d_refused",
+            &format!("WSGIDaemonProcess site threads=2 {opts}\n"),
+        );
+        assert!(!ok, "{opts}: {out}");
+        assert!(
+            out.contains(&format!(
+                "WSGIDaemonProcess option '{option}' is not implemented yet by mod_wsgi-rs"
+            )),
+            "{out}"
+        );
+    }
+    let (ok, out) = common::config_test(
+        "d_accepted",
+        "WSGIDaemonProcess site threads=2 interrupt-timeout=0 server-metrics=Off queue-timeout=45 \
+         startup-timeout=15 deadlock-timeout=60 memory-limit=1000000000 cpu-time-limit=3600 \
+         response-buffer-size=131072 response-socket-timeout=10 eviction-timeout=5 switch-interval=0.005\n",
+    );
+    assert!(ok, "{out}");
+}
+
+#[test]
 fn request_timeout_gives_504_and_recycles() {
     let a = Apache::start(
         "d_reqtimeout",
