@@ -298,35 +298,43 @@ fn graceful_restart_replaces_daemons() {
     );
 }
 
-#[test]
-fn maximum_requests_recycles_without_failed_requests() {
-    let a = Apache::start_with(
-        "d_maxreq",
-        &daemon_conf("processes=2 threads=4 maximum-requests=20"),
-        Options {
-            threads: 40,
-            ..Options::default()
-        },
-    );
-    let port = a.port;
-    let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let pids = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
-    let handles: Vec<_> = (0..32)
+/// `clients` threads, each sending GET `path` until `more()` says stop:
+/// (requests answered 200, the failures with their status, the daemon
+/// pids that answered).
+fn load(
+    port: u16,
+    clients: usize,
+    path: &'static str,
+    more: impl Fn(usize) -> bool + Send + Sync + 'static,
+) -> (usize, Vec<String>, std::collections::HashSet<String>) {
+    use std::sync::{Arc, Mutex};
+    let more = Arc::new(more);
+    let ok = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let pids = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let handles: Vec<_> = (0..clients)
         .map(|_| {
-            let failures = failures.clone();
-            let pids = pids.clone();
+            let (more, ok, failures, pids) =
+                (more.clone(), ok.clone(), failures.clone(), pids.clone());
             std::thread::spawn(move || {
-                for _ in 0..5 {
+                let mut n = 0;
+                while more(n) {
+                    n += 1;
                     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                    s.write_all(b"GET /info HTTP/1.0\r\n\r\n").unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+                        .unwrap();
                     let mut v = Vec::new();
                     let _ = s.read_to_end(&mut v);
                     let r = Response::parse(&v, false);
-                    if r.status != 200 {
-                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    } else {
+                    if r.status == 200 {
+                        ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         pids.lock().unwrap().insert(json_field(&r.text(), "pid"));
+                    } else {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{} {}", r.status, r.text()));
                     }
                 }
             })
@@ -335,20 +343,55 @@ fn maximum_requests_recycles_without_failed_requests() {
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(
-        failures.load(std::sync::atomic::Ordering::Relaxed),
-        0,
-        "{}",
+    let ok = ok.load(std::sync::atomic::Ordering::Relaxed);
+    let failures = failures.lock().unwrap().clone();
+    let pids = pids.lock().unwrap().clone();
+    (ok, failures, pids)
+}
+
+#[test]
+fn maximum_requests_recycles_without_failed_requests() {
+    // 3,008 requests from 32 clients at once, over 2 daemon processes of
+    // 8 threads, each replaced every 400 requests: no client may see an
+    // error while a daemon stops accepting, finishes its requests and its
+    // replacement takes over the shared listening socket.
+    let a = Apache::start_with(
+        "d_maxreq",
+        &daemon_conf("processes=2 threads=8 maximum-requests=400"),
+        Options {
+            threads: 40,
+            log_level: "info",
+            ..Options::default()
+        },
+    );
+    let (ok, failures, pids) = load(a.port, 32, "/info", |n| n < 94);
+    assert!(failures.is_empty(), "{failures:?}\n{}", a.error_log());
+    assert_eq!(ok, 32 * 94);
+    assert!(pids.len() >= 6, "processes were recycled: {pids:?}");
+    assert!(
         a.error_log()
+            .contains("exited to restart because it reached maximum-requests")
     );
-    assert!(
-        pids.lock().unwrap().len() >= 4,
-        "processes were recycled: {:?}",
-        pids.lock().unwrap()
+}
+
+#[test]
+fn restart_interval_under_steady_load_fails_no_request() {
+    let a = Apache::start_with(
+        "d_restartint",
+        &daemon_conf("processes=1 threads=4 restart-interval=2"),
+        Options {
+            threads: 16,
+            log_level: "info",
+            ..Options::default()
+        },
     );
-    assert!(
-        a.error_log().contains("maximum-requests") || a.error_log().contains("Maximum requests")
-    );
+    // Steady load for about 8 s: several restarts of the only daemon.
+    let until = Instant::now() + Duration::from_secs(8);
+    let (ok, failures, pids) = load(a.port, 8, "/info", move |_| Instant::now() < until);
+    assert!(failures.is_empty(), "{failures:?}\n{}", a.error_log());
+    assert!(ok > 0);
+    assert!(pids.len() >= 2, "the daemon was restarted: {pids:?}");
+    assert!(a.error_log().contains("restart-interval"));
 }
 
 #[test]
