@@ -298,35 +298,43 @@ fn graceful_restart_replaces_daemons() {
     );
 }
 
-#[test]
-fn maximum_requests_recycles_without_failed_requests() {
-    let a = Apache::start_with(
-        "d_maxreq",
-        &daemon_conf("processes=2 threads=4 maximum-requests=20"),
-        Options {
-            threads: 40,
-            ..Options::default()
-        },
-    );
-    let port = a.port;
-    let failures = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let pids = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
-    let handles: Vec<_> = (0..32)
+/// `clients` threads, each sending GET `path` until `more()` says stop:
+/// (requests answered 200, the failures with their status, the daemon
+/// pids that answered).
+fn load(
+    port: u16,
+    clients: usize,
+    path: &'static str,
+    more: impl Fn(usize) -> bool + Send + Sync + 'static,
+) -> (usize, Vec<String>, std::collections::HashSet<String>) {
+    use std::sync::{Arc, Mutex};
+    let more = Arc::new(more);
+    let ok = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failures = Arc::new(Mutex::new(Vec::new()));
+    let pids = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let handles: Vec<_> = (0..clients)
         .map(|_| {
-            let failures = failures.clone();
-            let pids = pids.clone();
+            let (more, ok, failures, pids) =
+                (more.clone(), ok.clone(), failures.clone(), pids.clone());
             std::thread::spawn(move || {
-                for _ in 0..5 {
+                let mut n = 0;
+                while more(n) {
+                    n += 1;
                     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                    s.write_all(b"GET /info HTTP/1.0\r\n\r\n").unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+                        .unwrap();
                     let mut v = Vec::new();
                     let _ = s.read_to_end(&mut v);
                     let r = Response::parse(&v, false);
-                    if r.status != 200 {
-                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    } else {
+                    if r.status == 200 {
+                        ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         pids.lock().unwrap().insert(json_field(&r.text(), "pid"));
+                    } else {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{} {}", r.status, r.text()));
                     }
                 }
             })
@@ -335,20 +343,84 @@ fn maximum_requests_recycles_without_failed_requests() {
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(
-        failures.load(std::sync::atomic::Ordering::Relaxed),
-        0,
-        "{}",
+    let ok = ok.load(std::sync::atomic::Ordering::Relaxed);
+    let failures = failures.lock().unwrap().clone();
+    let pids = pids.lock().unwrap().clone();
+    (ok, failures, pids)
+}
+
+#[test]
+fn maximum_requests_recycles_without_failed_requests() {
+    // 3,008 requests from 32 clients at once, over 2 daemon processes of
+    // 8 threads, each replaced every 400 requests: no client may see an
+    // error while a daemon stops accepting, finishes its requests and its
+    // replacement takes over the shared listening socket.
+    let a = Apache::start_with(
+        "d_maxreq",
+        &daemon_conf("processes=2 threads=8 maximum-requests=400"),
+        Options {
+            threads: 40,
+            log_level: "info",
+            ..Options::default()
+        },
+    );
+    let (ok, failures, pids) = load(a.port, 32, "/info", |n| n < 94);
+    assert!(failures.is_empty(), "{failures:?}\n{}", a.error_log());
+    assert_eq!(ok, 32 * 94);
+    assert!(pids.len() >= 6, "processes were recycled: {pids:?}");
+    assert!(
         a.error_log()
+            .contains("exited to restart because it reached maximum-requests")
     );
-    assert!(
-        pids.lock().unwrap().len() >= 4,
-        "processes were recycled: {:?}",
-        pids.lock().unwrap()
+}
+
+#[test]
+fn restart_interval_under_steady_load_fails_no_request() {
+    let a = Apache::start_with(
+        "d_restartint",
+        &daemon_conf("processes=1 threads=4 restart-interval=2"),
+        Options {
+            threads: 16,
+            log_level: "info",
+            ..Options::default()
+        },
     );
-    assert!(
-        a.error_log().contains("maximum-requests") || a.error_log().contains("Maximum requests")
+    // Steady load for about 8 s: several restarts of the only daemon.
+    let until = Instant::now() + Duration::from_secs(8);
+    let (ok, failures, pids) = load(a.port, 8, "/info", move |_| Instant::now() < until);
+    assert!(failures.is_empty(), "{failures:?}\n{}", a.error_log());
+    assert!(ok > 0);
+    assert!(pids.len() >= 2, "the daemon was restarted: {pids:?}");
+    assert!(a.error_log().contains("restart-interval"));
+}
+
+#[test]
+fn options_not_implemented_yet_stop_apache_from_starting() {
+    for (opts, option) in [
+        ("chroot=/srv/jail", "chroot"),
+        ("interrupt-timeout=10", "interrupt-timeout"),
+        ("server-metrics=On", "server-metrics"),
+        ("newrelic-config-file=/etc/nr.ini", "newrelic-config-file"),
+    ] {
+        let (ok, out) = common::config_test(
+            "d_refused",
+            &format!("WSGIDaemonProcess site threads=2 {opts}\n"),
+        );
+        assert!(!ok, "{opts}: {out}");
+        assert!(
+            out.contains(&format!(
+                "WSGIDaemonProcess option '{option}' is not implemented yet by mod_wsgi-rs"
+            )),
+            "{out}"
+        );
+    }
+    let (ok, out) = common::config_test(
+        "d_accepted",
+        "WSGIDaemonProcess site threads=2 interrupt-timeout=0 server-metrics=Off queue-timeout=45 \
+         startup-timeout=15 deadlock-timeout=60 memory-limit=1000000000 cpu-time-limit=3600 \
+         response-buffer-size=131072 response-socket-timeout=10 eviction-timeout=5 switch-interval=0.005\n",
     );
+    assert!(ok, "{out}");
 }
 
 #[test]
@@ -492,4 +564,337 @@ WSGIDaemonProcess other threads=2
         "Daemon process called 'private' cannot be accessed",
         Duration::from_secs(5)
     ));
+}
+
+// ------------------------------------------------ WSGIDaemonProcess options
+
+/// A GET in a thread, answered with its status and body.
+fn get_in_thread(port: u16, path: &str) -> std::thread::JoinHandle<(u16, String)> {
+    let req = format!("GET {path} HTTP/1.0\r\n\r\n");
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut v = Vec::new();
+        let _ = s.read_to_end(&mut v);
+        let r = Response::parse(&v, false);
+        (r.status, r.text())
+    })
+}
+
+fn wait_gone(pid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn limits_conf(options: &str) -> String {
+    daemon_conf(options) + "WSGIScriptAlias /limits {APPS}/limits.wsgi\n"
+}
+
+#[test]
+fn queue_timeout_answers_504_instead_of_piling_up() {
+    let a = Apache::start(
+        "d_queue",
+        &limits_conf("processes=1 threads=1 queue-timeout=1"),
+    );
+    assert_eq!(a.get("/hello").status, 200);
+    // The only thread is busy for 6 s...
+    let slow = get_in_thread(a.port, "/limits?sleep=6");
+    assert!(a.wait_log("limits sleep=6 started", Duration::from_secs(30)));
+    // ...so these wait in the listen backlog longer than queue-timeout.
+    let queued: Vec<_> = (0..4).map(|_| get_in_thread(a.port, "/hello")).collect();
+    assert_eq!(slow.join().unwrap().0, 200);
+    for q in queued {
+        let (status, body) = q.join().unwrap();
+        assert_eq!(status, 504, "{body}");
+    }
+    assert!(a.wait_log(
+        "Queue timeout expired for WSGI daemon process 'site'.",
+        Duration::from_secs(5)
+    ));
+    // Fresh requests still run.
+    assert_eq!(a.get("/hello").status, 200);
+}
+
+#[test]
+fn startup_timeout_restarts_a_daemon_whose_script_cannot_be_retried() {
+    let a = Apache::start(
+        "d_startup",
+        &(daemon_conf("processes=1 threads=2 startup-timeout=2")
+            + "WSGIScriptAlias /once {APPS}/startup_once.wsgi\n"),
+    );
+    let r = a.get("/once");
+    assert_eq!(r.status, 500);
+    assert!(a.wait_log("not configured yet", Duration::from_secs(5)));
+    assert!(
+        a.error_log()
+            .contains("Application startup timer started for daemon process 'site'.")
+    );
+    let old = pids_of_group(&a);
+    // Fixing the configuration is not enough in this process...
+    std::fs::write(a.root.join("app/startup_ok"), b"").unwrap();
+    let r = a.get("/once");
+    assert_eq!(r.status, 500);
+    assert!(a.wait_log("cannot be retried", Duration::from_secs(5)));
+    // ...but the start-up timer replaces it, and the new one starts.
+    assert!(a.wait_log(
+        "Application startup timer expired, stopping process 'site'.",
+        Duration::from_secs(30)
+    ));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (0, String::new());
+    while Instant::now() < deadline {
+        let r = a.get("/once");
+        last = (r.status, r.text());
+        if last.0 == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(last.0, 200, "{}", last.1);
+    assert!(
+        !old.iter().any(|p| last.1.ends_with(&p.to_string())),
+        "{old:?} {}",
+        last.1
+    );
+    assert!(
+        a.error_log()
+            .contains("did not load within startup-timeout")
+    );
+}
+
+#[test]
+fn deadlock_timeout_restarts_a_daemon_whose_gil_is_held() {
+    let a = Apache::start(
+        "d_deadlock",
+        &limits_conf("processes=1 threads=2 deadlock-timeout=2"),
+    );
+    let (_, body) = info(&a);
+    let old = json_field(&body, "pid");
+    // libc sleep() through ctypes.PyDLL keeps the GIL for 60 s.
+    let stuck = get_in_thread(a.port, "/limits?gil=60");
+    assert!(a.wait_log(
+        "Daemon process deadlock timer expired, stopping process 'site'.",
+        Duration::from_secs(30)
+    ));
+    let (status, _) = stuck.join().unwrap();
+    assert_eq!(status, 502);
+    wait_gone(&old);
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200, "{body}");
+    assert_ne!(json_field(&body, "pid"), old);
+    assert!(
+        a.error_log()
+            .contains("the Python GIL looked deadlocked for deadlock-timeout")
+    );
+}
+
+#[test]
+fn memory_limits_raise_memory_error_and_the_daemon_survives() {
+    let conf = limits_conf(
+        "processes=1 threads=2 memory-limit=268435456 switch-interval=0.002 cpu-priority=5",
+    ) + "WSGIDaemonProcess vm user=www-data group=www-data threads=2 virtual-memory-limit=2147483648\n\
+         WSGIScriptAlias /vm/limits {APPS}/limits.wsgi process-group=vm application-group=%{GLOBAL}\n";
+    let a = Apache::start("d_memory", &conf);
+    let r = a.get("/limits?rlimits");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let t = r.text();
+    assert_eq!(json_field(&t, "RLIMIT_DATA"), "268435456");
+    assert_eq!(json_field(&t, "switchinterval"), "0.002");
+    assert_eq!(json_field(&t, "nice"), "5");
+    let pid = json_field(&t, "pid");
+    let t = a.get("/vm/limits?rlimits").text();
+    assert_eq!(json_field(&t, "RLIMIT_AS"), "2147483648");
+    let vm_pid = json_field(&t, "pid");
+    // 512 MiB is over memory-limit: MemoryError, a 500, and the same
+    // daemon serves the next request.
+    let r = a.get("/limits?alloc=536870912");
+    assert_eq!(r.status, 500);
+    assert!(a.wait_log("MemoryError", Duration::from_secs(5)));
+    let r = a.get("/limits?alloc=16777216");
+    assert_eq!(r.status, 200);
+    assert_eq!(json_field(&r.text(), "pid"), pid);
+    // The other group has no data limit but a 2 GiB address space.
+    assert_eq!(a.get("/vm/limits?alloc=536870912").status, 200);
+    let before = a.error_log().matches("MemoryError").count();
+    assert_eq!(a.get("/vm/limits?alloc=3221225472").status, 500);
+    assert!(a.wait_log("MemoryError", Duration::from_secs(5)));
+    assert!(a.error_log().matches("MemoryError").count() > before);
+    let r = a.get("/vm/limits?alloc=1024");
+    assert_eq!(json_field(&r.text(), "pid"), vm_pid);
+}
+
+#[test]
+fn cpu_time_limit_replaces_the_daemon_after_its_requests_finish() {
+    let a = Apache::start(
+        "d_cpu",
+        &limits_conf("processes=1 threads=2 cpu-time-limit=2"),
+    );
+    let (_, body) = info(&a);
+    let old = json_field(&body, "pid");
+    // 4 s of CPU time: past the limit half way, yet it completes.
+    let r = a.get("/limits?burn=4");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(json_field(&r.text(), "pid"), old);
+    assert!(a.wait_log(
+        "Exceeded CPU time limit, waiting for requests to complete 'site'.",
+        Duration::from_secs(10)
+    ));
+    assert!(a.wait_log(
+        "exited to restart because it used up cpu-time-limit",
+        Duration::from_secs(30)
+    ));
+    wait_gone(&old);
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200, "{body}");
+    assert_ne!(json_field(&body, "pid"), old);
+}
+
+#[test]
+fn sigusr1_drains_requests_then_restarts_the_daemon() {
+    let a = Apache::start(
+        "d_usr1",
+        &limits_conf("processes=1 threads=2 eviction-timeout=20"),
+    );
+    let (_, body) = info(&a);
+    let old = json_field(&body, "pid");
+    let slow = get_in_thread(a.port, "/limits?sleep=3");
+    assert!(a.wait_log("limits sleep=3 started", Duration::from_secs(30)));
+    unsafe { libc::kill(old.parse().unwrap(), libc::SIGUSR1) };
+    assert!(a.wait_log(
+        "Process eviction requested, waiting for requests to complete 'site'.",
+        Duration::from_secs(10)
+    ));
+    // Still accepting while it drains.
+    assert_eq!(json_field(&a.get("/limits?x").text(), "pid"), old);
+    let (status, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(a.wait_log(
+        "Requests have completed, triggering immediate shutdown 'site'.",
+        Duration::from_secs(10)
+    ));
+    wait_gone(&old);
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200);
+    assert_ne!(json_field(&body, "pid"), old);
+    assert!(a.error_log().contains("it was sent SIGUSR1"));
+}
+
+/// Apache's children (not the daemons) of the running server.
+fn apache_children(a: &Apache) -> Vec<u32> {
+    let parent = a.pid().unwrap();
+    let daemons: Vec<u32> = pids_of_group(a);
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+        if ppid == parent && !daemons.contains(&pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn response_buffer_bounds_memory_and_response_socket_timeout_cuts_slow_clients() {
+    let a = Apache::start(
+        "d_respbuf",
+        &daemon_conf(
+            "processes=1 threads=2 socket-timeout=25 response-buffer-size=65536 response-socket-timeout=2",
+        ),
+    );
+    // 300 MiB streams through the Apache child in bounded memory.
+    let n: usize = 300 * 1024 * 1024;
+    let mut s = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    s.write_all(format!("GET /stream?big={n} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let k = s.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        total += k;
+    }
+    assert!(total > n, "got {total} bytes");
+    let children = apache_children(&a);
+    assert!(!children.is_empty());
+    for c in &children {
+        let peak = peak_rss_kib(*c);
+        assert!(peak < 100 * 1024, "Apache child {c} peaked at {peak} KiB");
+    }
+    // A client that never reads: the Apache child gives up writing to it
+    // after response-socket-timeout (2 s), well before Timeout (30 s).
+    let mut stuck = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    stuck
+        .write_all(format!("GET /stream?big={n} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    assert!(
+        a.wait_log(
+            "The client went away while '/stream' was streamed",
+            Duration::from_secs(20)
+        ),
+        "{}",
+        a.error_log()
+    );
+    drop(stuck);
+    assert_eq!(a.get("/hello").status, 200);
+}
+
+#[test]
+fn script_user_refuses_scripts_it_does_not_own() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGIDaemonProcess owned user=www-data group=www-data threads=2 script-user=www-data\n\
+           WSGIScriptAlias /owned/hello {APPS}/hello.wsgi process-group=owned application-group=%{GLOBAL}\n\
+           WSGIScriptAlias /owned/mine {APPS}/mine.wsgi process-group=owned application-group=%{GLOBAL}\n\
+           WSGIDaemonProcess grouped user=www-data group=www-data threads=2 script-group=www-data\n\
+           WSGIScriptAlias /grouped/hello {APPS}/hello.wsgi process-group=grouped application-group=%{GLOBAL}\n\
+           WSGIScriptAlias /grouped/mine {APPS}/mine.wsgi process-group=grouped application-group=%{GLOBAL}\n";
+    let a = Apache::start("d_scriptuser", &conf);
+    let mine = a.root.join("app/mine.wsgi");
+    std::fs::copy(a.root.join("app/hello.wsgi"), &mine).unwrap();
+    let st = std::process::Command::new("chown")
+        .arg("www-data:www-data")
+        .arg(&mine)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // hello.wsgi belongs to root: refused with 403, as mod_wsgi does.
+    assert_eq!(a.get("/owned/hello").status, 403);
+    assert!(a.wait_log(
+        "only runs scripts owned by script-user 'www-data'",
+        Duration::from_secs(5)
+    ));
+    assert_eq!(a.get("/grouped/hello").status, 403);
+    assert!(a.wait_log(
+        "only runs scripts owned by script-group 'www-data'",
+        Duration::from_secs(5)
+    ));
+    let r = a.get("/owned/mine");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert_eq!(r.text(), "Hello World!");
+    assert_eq!(a.get("/grouped/mine").status, 200);
+    // Groups without the option run any script.
+    assert_eq!(a.get("/hello").status, 200);
 }

@@ -18,9 +18,11 @@ pub const DEFAULT_RESPONSE_BUFFER_SIZE: u32 = 65536;
 /// `threads=` must be below this (mod_wsgi's `WSGI_STACK_LAST - 1`).
 pub const THREADS_LIMIT: i32 = 0xffff - 1;
 
-/// Options whose values the run-time layer acts on. The lead lists them
-/// here as they are implemented; [`DaemonProcess::unimplemented_options`]
-/// reports the others a configuration uses.
+/// Options whose values the run-time layer acts on (`interrupt-timeout`
+/// and `server-metrics` only at their "off" values: see
+/// [`DaemonProcess::refuse_unimplemented`], which refuses the rest);
+/// [`DaemonProcess::unimplemented_options`] reports the others a
+/// configuration uses.
 pub static IMPLEMENTED_OPTIONS: &[&str] = &[
     "user",
     "group",
@@ -49,7 +51,30 @@ pub static IMPLEMENTED_OPTIONS: &[&str] = &[
     "receive-buffer-size",
     "header-buffer-size",
     "socket-user",
+    "queue-timeout",
+    "startup-timeout",
+    "deadlock-timeout",
+    "memory-limit",
+    "virtual-memory-limit",
+    "cpu-time-limit",
+    "cpu-priority",
+    "response-buffer-size",
+    "response-socket-timeout",
+    "eviction-timeout",
+    "switch-interval",
+    "script-user",
+    "script-group",
+    "interrupt-timeout",
+    "server-metrics",
 ];
+
+/// A WSGIDaemonProcess option mod_wsgi-rs parses but cannot honour yet:
+/// Apache refuses to start rather than run without it.
+fn not_implemented(option: &str, why: &str) -> ConfigError {
+    ConfigError::msg(format!(
+        "WSGIDaemonProcess option '{option}' is not implemented yet by mod_wsgi-rs{why}."
+    ))
+}
 
 /// The server a directive appears in, as mod_wsgi checks it: a daemon
 /// declared in a VirtualHost is only usable from servers with the same
@@ -480,6 +505,38 @@ impl DaemonProcess {
         Ok(())
     }
 
+    /// Refuses the options mod_wsgi-rs does not act on yet, so that a
+    /// configuration relying on one fails to start instead of silently
+    /// running without it. Their "off" values are accepted (wsgi-express
+    /// writes `server-metrics=Off`, and `interrupt-timeout=0` is the
+    /// default).
+    pub fn refuse_unimplemented(&self) -> Result<(), ConfigError> {
+        if self.chroot.is_some() {
+            return Err(not_implemented(
+                "chroot",
+                " (mod_wsgi deprecated it; use a container instead)",
+            ));
+        }
+        if self.interrupt_timeout.is_some_and(|t| !t.is_zero()) {
+            return Err(not_implemented(
+                "interrupt-timeout",
+                " (only interrupt-timeout=0 is accepted: request-timeout restarts the process)",
+            ));
+        }
+        if self.server_metrics {
+            return Err(not_implemented(
+                "server-metrics",
+                " (only server-metrics=Off is accepted)",
+            ));
+        }
+        for o in ["newrelic-config-file", "newrelic-environment"] {
+            if self.options_given.contains(&o) {
+                return Err(not_implemented(o, ""));
+            }
+        }
+        Ok(())
+    }
+
     /// The options this group uses that the run-time layer does not act on
     /// yet (those missing from [`IMPLEMENTED_OPTIONS`]), for a start-up log.
     pub fn unimplemented_options(&self) -> Vec<&'static str> {
@@ -600,6 +657,7 @@ pub(crate) fn apply_daemon_process(
     args: &[&str],
 ) -> Result<(), ConfigError> {
     let mut d = DaemonProcess::parse(args)?;
+    d.refuse_unimplemented()?;
     if cx.globals.find_daemon(&d.name).is_some() {
         return Err(ConfigError::msg(
             "Name duplicates previous WSGI daemon definition.",
@@ -776,11 +834,68 @@ mod tests {
         assert_eq!(d.newrelic_environment.as_deref(), Some("prod"));
         assert_eq!(d.script_user.as_deref(), Some("#1000"));
         assert_eq!(d.socket_user.as_deref(), Some("www"));
+        // Parsed as mod_wsgi parses them; apply_daemon_process refuses these.
         assert_eq!(
-            d.unimplemented_options().len(),
-            43 - IMPLEMENTED_OPTIONS.len()
+            d.unimplemented_options(),
+            ["chroot", "newrelic-config-file", "newrelic-environment"]
         );
-        assert_eq!(d.unimplemented_options()[0], "chroot");
+    }
+
+    #[test]
+    fn options_not_implemented_yet_are_refused() {
+        let refused = |opts: &[&str]| {
+            let mut g = GlobalConfig::default();
+            add(&mut g, ServerScope::default(), &[&["site"], opts].concat())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused(&["chroot=/jail"]),
+            "WSGIDaemonProcess option 'chroot' is not implemented yet by mod_wsgi-rs \
+             (mod_wsgi deprecated it; use a container instead)."
+        );
+        assert_eq!(
+            refused(&["threads=2", "interrupt-timeout=10"]),
+            "WSGIDaemonProcess option 'interrupt-timeout' is not implemented yet by mod_wsgi-rs \
+             (only interrupt-timeout=0 is accepted: request-timeout restarts the process)."
+        );
+        assert_eq!(
+            refused(&["server-metrics=On"]),
+            "WSGIDaemonProcess option 'server-metrics' is not implemented yet by mod_wsgi-rs \
+             (only server-metrics=Off is accepted)."
+        );
+        assert_eq!(
+            refused(&["newrelic-config-file=/nr.ini"]),
+            "WSGIDaemonProcess option 'newrelic-config-file' is not implemented yet by mod_wsgi-rs."
+        );
+        assert_eq!(
+            refused(&["newrelic-environment=prod"]),
+            "WSGIDaemonProcess option 'newrelic-environment' is not implemented yet by mod_wsgi-rs."
+        );
+        // Their "off" values, and every other option, are accepted and
+        // acted on.
+        let mut g = GlobalConfig::default();
+        add(
+            &mut g,
+            ServerScope::default(),
+            &[
+                "site",
+                "interrupt-timeout=0",
+                "server-metrics=Off",
+                "queue-timeout=5",
+            ],
+        )
+        .unwrap();
+        let d = g.find_daemon("site").unwrap();
+        assert!(d.unimplemented_options().is_empty());
+        for o in OPTIONS {
+            let refused_always = ["chroot", "newrelic-config-file", "newrelic-environment"];
+            assert_eq!(
+                IMPLEMENTED_OPTIONS.contains(o),
+                !refused_always.contains(o),
+                "{o}"
+            );
+        }
     }
 
     #[test]

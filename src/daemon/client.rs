@@ -57,6 +57,10 @@ pub(crate) fn forward(
         status as c_int
     };
 
+    if let Some(why) = script_owner_refusal(group, t.script_filename) {
+        return fail(403, why);
+    }
+
     let connect_timeout = group.connect_timeout;
     let stream = match sys::connect_unix(socket, connect_timeout) {
         Ok(s) => s,
@@ -166,7 +170,16 @@ pub(crate) fn forward(
         }
         protocol::encode_end(writer.pending_mut());
     }
-    let mut reader = FrameReader::new(stream, Decoder::new(Peer::Daemon, limits));
+    // response-buffer-size: the most response bytes read ahead of what
+    // went to the client (one read of the daemon socket).
+    let buffer = group
+        .response_buffer_size
+        .unwrap_or(crate::config::daemon::DEFAULT_RESPONSE_BUFFER_SIZE) as usize;
+    let mut reader = FrameReader::with_buffer(
+        stream,
+        Decoder::new(Peer::Daemon, limits),
+        Vec::with_capacity(buffer),
+    );
     let mut x = Exchange {
         r,
         writer,
@@ -176,10 +189,19 @@ pub(crate) fn forward(
         asked_client: false,
         client_gone: false,
     };
+    // response-socket-timeout (which defaults to socket-timeout): how long
+    // a write of the response to a slow client may block.
+    let restore = group
+        .response_socket_timeout
+        .filter(|d| !d.is_zero())
+        .and_then(|d| r.set_client_timeout(Some(d)));
     let result = match x.writer.flush() {
         Ok(()) => x.relay(&mut reader),
         Err(e) => Err(Failure::Protocol(e)),
     };
+    if let Some(old) = restore {
+        r.set_client_timeout(old);
+    }
     let who = match x.daemon_pid {
         Some(p) => format!("daemon process (pid {p})"),
         None => "daemon process".to_string(),
@@ -231,6 +253,43 @@ pub(crate) fn forward(
         return crate::httpd::OK;
     }
     status as c_int
+}
+
+/// `script-user=` / `script-group=`: mod_wsgi answers 403 Forbidden for a
+/// script not owned by that user or group.
+fn script_owner_refusal(group: &DaemonProcess, script: &str) -> Option<String> {
+    use super::policy::{ScriptOwner, script_owner_allowed};
+    use std::os::unix::fs::MetadataExt;
+    let (rule, option, spec) = match (&group.script_user, &group.script_group) {
+        (Some(u), _) => (
+            sys::lookup_user(u).map(|u| ScriptOwner::User(u.uid)),
+            "script-user",
+            u,
+        ),
+        (None, Some(g)) => (
+            sys::lookup_group(g).map(ScriptOwner::Group),
+            "script-group",
+            g,
+        ),
+        (None, None) => return None,
+    };
+    let name = &group.name;
+    let Some(rule) = rule else {
+        return Some(format!(
+            "The {option} '{spec}' of daemon process group '{name}' does not exist; refusing to run '{script}'."
+        ));
+    };
+    match std::fs::metadata(script) {
+        Ok(m) if script_owner_allowed(rule, m.uid(), m.gid()) => None,
+        Ok(m) => Some(format!(
+            "Script '{script}' is owned by uid {} and gid {}, but daemon process group '{name}' only runs scripts owned by {option} '{spec}'.",
+            m.uid(),
+            m.gid()
+        )),
+        Err(e) => Some(format!(
+            "Cannot check the owner of script '{script}' for {option} of daemon process group '{name}': {e}."
+        )),
+    }
 }
 
 enum Failure {

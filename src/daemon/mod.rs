@@ -3,6 +3,8 @@
 //! * [`protocol`]: the pure Apache-child-to-daemon frame codec
 //!   (docs/daemon-protocol.md).
 //! * [`supervisor`]: the pure restart decisions for each daemon slot.
+//! * [`policy`]: the pure decisions inside a daemon process (queue,
+//!   start-up and deadlock timers, draining, resource limits).
 //! * [`parent`]: Apache's parent process: sockets, forks, supervision
 //!   through httpd's other-child callbacks, shutdown.
 //! * [`worker`]: the daemon process itself: privileges, Python, worker
@@ -12,6 +14,7 @@
 
 pub(crate) mod client;
 pub(crate) mod parent;
+pub mod policy;
 pub mod protocol;
 pub mod supervisor;
 pub(crate) mod sys;

@@ -130,10 +130,12 @@ pub enum RestartReason {
     StartupTimeout,
     /// The WSGI script file changed (daemon-mode script reloading).
     ScriptReloaded,
+    /// The daemon was sent SIGUSR1 (mod_wsgi's "eviction").
+    Eviction,
 }
 
 impl RestartReason {
-    const ALL: [RestartReason; 10] = [
+    const ALL: [RestartReason; 11] = [
         RestartReason::GracefulRestart,
         RestartReason::MaximumRequests,
         RestartReason::RestartInterval,
@@ -144,10 +146,11 @@ impl RestartReason {
         RestartReason::DeadlockTimeout,
         RestartReason::StartupTimeout,
         RestartReason::ScriptReloaded,
+        RestartReason::Eviction,
     ];
 
     /// The code a daemon process exits with when it restarts itself for this
-    /// reason (110-119; clear of shell conventions and of small codes Python
+    /// reason (110-120; clear of shell conventions and of small codes Python
     /// code might use with `sys.exit`).
     pub const fn exit_code(self) -> i32 {
         match self {
@@ -161,6 +164,7 @@ impl RestartReason {
             RestartReason::DeadlockTimeout => 117,
             RestartReason::StartupTimeout => 118,
             RestartReason::ScriptReloaded => 119,
+            RestartReason::Eviction => 120,
         }
     }
 
@@ -186,6 +190,7 @@ impl RestartReason {
             }
             RestartReason::StartupTimeout => "its WSGI script did not load within startup-timeout",
             RestartReason::ScriptReloaded => "its WSGI script file changed",
+            RestartReason::Eviction => "it was sent SIGUSR1 (eviction)",
         }
     }
 

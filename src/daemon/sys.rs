@@ -130,6 +130,37 @@ pub fn set_parent_death_signal(sig: libc::c_int) -> io::Result<()> {
     cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) }).map(|_| ())
 }
 
+/// `setrlimit(resource, soft)`, keeping the hard limit (an unprivileged
+/// process may not raise it; a hard limit below `soft` caps `soft`).
+pub fn set_rlimit(resource: super::policy::Resource, soft: u64) -> io::Result<()> {
+    use super::policy::Resource;
+    let which = match resource {
+        Resource::Cpu => libc::RLIMIT_CPU,
+        Resource::Data => libc::RLIMIT_DATA,
+        Resource::AddressSpace => libc::RLIMIT_AS,
+    };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: lim is a valid out-pointer.
+    cvt(unsafe { libc::getrlimit(which, &mut lim) })?;
+    let soft = soft as libc::rlim_t;
+    lim.rlim_cur = if lim.rlim_max != libc::RLIM_INFINITY {
+        soft.min(lim.rlim_max)
+    } else {
+        soft
+    };
+    // SAFETY: lim is initialised.
+    cvt(unsafe { libc::setrlimit(which, &lim) }).map(|_| ())
+}
+
+/// `setpriority(PRIO_PROCESS, 0, nice)`.
+pub fn set_priority(nice: i32) -> io::Result<()> {
+    // SAFETY: integer arguments only.
+    cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) }).map(|_| ())
+}
+
 /// `umask(mask)`.
 pub fn set_umask(mask: u32) {
     // SAFETY: no memory involved.

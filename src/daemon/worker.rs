@@ -4,8 +4,10 @@
 //! group's UNIX socket with a pool of `threads=` worker threads, speaking
 //! `docs/daemon-protocol.md`. The main thread watches signals and the
 //! timers (maximum-requests, inactivity-timeout, request-timeout,
-//! restart-interval) and leaves with `_exit` and the supervisor's exit
-//! code for the reason, so the parent's log can say why.
+//! restart-interval, startup-timeout, deadlock-timeout, cpu-time-limit,
+//! SIGUSR1 with eviction-timeout) and leaves with `_exit` and the
+//! supervisor's exit code for the reason, so the parent's log can say why.
+//! The decisions themselves are in [`super::policy`].
 //!
 //! Script reloading: when `WSGIScriptReloading` is on, a script whose mtime
 //! changed is re-executed in place in this process, as in embedded mode
@@ -13,6 +15,7 @@
 //! cheaper and keeps the other threads' requests running).
 #![forbid(unsafe_code)]
 
+use super::policy::{self, Drain, DrainCause, DrainStep, StartupTimer};
 use super::protocol::{
     self, Decoder, ErrorKind, Frame, FrameReader, FrameWriter, Hello, Limits, Peer, RequestBody,
     RequestHead,
@@ -112,6 +115,13 @@ struct Shared {
     last_activity: Mutex<Instant>,
     scripts: script::Scripts,
     start_us: i64,
+    /// `startup-timeout`: armed by the first script load, cancelled by the
+    /// first successful one.
+    startup: Mutex<StartupTimer>,
+    /// When the deadlock watch thread last got the GIL.
+    gil_acquired: Mutex<Instant>,
+    /// A graceful drain in progress (SIGUSR1, cpu-time-limit).
+    drain: Mutex<Option<Drain>>,
 }
 
 impl Shared {
@@ -174,6 +184,18 @@ pub fn run(
             })
             .collect()
     });
+    // cpu-priority= first: only root may lower the nice value.
+    if group.cpu_priority != 0
+        && let Err(e) = sys::set_priority(group.cpu_priority)
+    {
+        say(
+            Level::Warning,
+            &format!(
+                "Unable to set CPU priority of {} for daemon process '{name}': {e}; it runs with the default priority.",
+                group.cpu_priority
+            ),
+        );
+    }
     if sys::is_root()
         && let Err(e) = sys::drop_privileges(&user.name, user.uid, gid, supplementary.as_deref())
     {
@@ -216,6 +238,24 @@ pub fn run(
     let _ = sys::set_env_single_threaded(&env);
     if let Some(title) = group.display_name() {
         sys::set_process_title(&title);
+    }
+    // memory-limit=, virtual-memory-limit=, cpu-time-limit=: the kernel
+    // enforces them from here on (CPU time counts from the fork).
+    for limit in policy::resource_limits(
+        group.cpu_time_limit,
+        group.memory_limit,
+        group.virtual_memory_limit,
+    ) {
+        if let Err(e) = sys::set_rlimit(limit.resource, limit.soft) {
+            say(
+                Level::Warning,
+                &format!(
+                    "Daemon process '{name}': unable to set {}={} ({e}); it is not enforced.",
+                    limit.resource.option(),
+                    limit.soft
+                ),
+            );
+        }
     }
 
     // Python.
@@ -279,10 +319,20 @@ pub fn run(
         last_activity: Mutex::new(Instant::now()),
         scripts: script::Scripts::default(),
         start_us: wsgi::now_micros(),
+        startup: Mutex::new(StartupTimer::Idle),
+        gil_acquired: Mutex::new(Instant::now()),
+        drain: Mutex::new(None),
     });
 
     // Signals are taken by the monitor loop below, never by a handler.
-    let signals = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1];
+    // SIGXCPU is cpu-time-limit's soft limit.
+    let signals = [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGUSR1,
+        libc::SIGXCPU,
+    ];
     sys::block_signals(&signals);
     let mut handles = Vec::new();
     for t in 0..threads {
@@ -302,6 +352,21 @@ pub fn run(
         }
     }
     let _ = slot;
+    if shared.group.deadlock_timeout.is_some() {
+        let sh = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("wsgi-deadlock".into())
+            .stack_size(256 * 1024)
+            .spawn(move || deadlock_watch(&sh));
+        if let Err(e) = spawned {
+            say(
+                Level::Error,
+                &format!(
+                    "Unable to create deadlock-detection thread in daemon process '{name}': {e}; deadlock-timeout is not enforced."
+                ),
+            );
+        }
+    }
     monitor(&shared, &signals);
 
     // Drain: requests in flight may finish within the deadline.
@@ -319,7 +384,13 @@ pub fn run(
     };
     let deadline = Instant::now() + drain;
     while Instant::now() < deadline && shared.alive.load(Ordering::Acquire) > 0 {
-        if sys::wait_signal(&signals, Duration::from_millis(50)).is_some() {
+        // SIGTERM (Apache stopping) cuts the drain short; SIGXCPU repeats
+        // every second once over cpu-time-limit and SIGUSR1 asks for what
+        // is already happening.
+        if let Some(sig) = sys::wait_signal(&signals, Duration::from_millis(50))
+            && sig != libc::SIGXCPU
+            && sig != libc::SIGUSR1
+        {
             break;
         }
     }
@@ -353,13 +424,49 @@ fn monitor(sh: &Shared, signals: &[libc::c_int]) {
             return;
         }
         if let Some(sig) = sys::wait_signal(signals, Duration::from_millis(200)) {
-            let signame = super::supervisor::signal_name(sig).unwrap_or("signal");
-            say(
-                Level::Info,
-                &format!("Daemon process '{name}' received {signame}; shutting down."),
-            );
-            sh.stop(0);
+            let cause = match sig {
+                libc::SIGUSR1 => Some(DrainCause::Eviction),
+                libc::SIGXCPU => Some(DrainCause::CpuTimeLimit),
+                _ => None,
+            };
+            match cause {
+                Some(cause) => begin_drain(sh, cause),
+                None => {
+                    let signame = super::supervisor::signal_name(sig).unwrap_or("signal");
+                    say(
+                        Level::Info,
+                        &format!("Daemon process '{name}' received {signame}; shutting down."),
+                    );
+                    sh.stop(0);
+                    return;
+                }
+            }
+        }
+        let now = Instant::now();
+        let drain = *sh.drain.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = drain
+            && let DrainStep::Stop { log } = d.check(now, active_count(sh), name)
+        {
+            say(Level::Info, &log);
+            sh.stop(drain_exit_code(d.cause));
             return;
+        }
+        if sh
+            .startup
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .expired(now)
+        {
+            say(Level::Error, &policy::startup_expired_message(name));
+            sh.stop(RestartReason::StartupTimeout.exit_code());
+            return;
+        }
+        let gil = *sh.gil_acquired.lock().unwrap_or_else(|e| e.into_inner());
+        if policy::deadlocked(gil, now, sh.group.deadlock_timeout) {
+            // No Python can run, so no request can finish and no exit
+            // handler can run: leave now.
+            say(Level::Error, &policy::deadlock_message(name));
+            leave(RestartReason::DeadlockTimeout.exit_code());
         }
         if let Some(limit) = sh.group.restart_interval
             && started.elapsed() >= limit
@@ -420,6 +527,51 @@ fn monitor(sh: &Shared, signals: &[libc::c_int]) {
     }
 }
 
+/// SIGUSR1 or SIGXCPU: drain (keep serving until idle or the window
+/// ends), or stop at once when idle. A second signal changes nothing.
+fn begin_drain(sh: &Shared, cause: DrainCause) {
+    let mut drain = sh.drain.lock().unwrap_or_else(|e| e.into_inner());
+    if drain.is_some() {
+        return;
+    }
+    let g = &sh.group;
+    let window = Drain::window(cause, g.graceful_timeout, g.eviction_timeout);
+    let (d, step) = Drain::begin(cause, Instant::now(), window, active_count(sh), &g.name);
+    *drain = d;
+    match step {
+        DrainStep::Wait { log } => {
+            if let Some(log) = log {
+                say(Level::Info, &log);
+            }
+        }
+        DrainStep::Stop { log } => {
+            say(Level::Info, &log);
+            sh.stop(drain_exit_code(cause));
+        }
+    }
+}
+
+fn drain_exit_code(cause: DrainCause) -> i32 {
+    match cause {
+        DrainCause::Eviction => RestartReason::Eviction.exit_code(),
+        DrainCause::CpuTimeLimit => RestartReason::CpuTimeLimit.exit_code(),
+    }
+}
+
+/// The deadlock-timeout watch: takes the GIL once a second and notes when
+/// it got it. A C extension that holds the GIL stops this thread too, and
+/// the monitor (which never needs the GIL) sees the note go stale.
+fn deadlock_watch(sh: &Shared) {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if sh.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        init::with_gil(|_| ());
+        *sh.gil_acquired.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+}
+
 /// After Py_Initialize: log streams, sys.argv, the `mod_wsgi` module with
 /// this group's name, and python-path= (through site.addsitedir, so .pth
 /// files count).
@@ -437,6 +589,12 @@ fn setup_interpreter(py: Python<'_>, group: &DaemonProcess) -> Result<(), String
         threads_per_process: group.threads.max(1),
     };
     crate::handler::setup_interpreter(py, sc, &info, &group.python_path)?;
+    if let Some(interval) = group.switch_interval {
+        let r = py
+            .import("sys")
+            .and_then(|m| m.call_method1("setswitchinterval", (interval.as_secs_f64(),)));
+        r.map_err(|e| format!("switch-interval: sys.setswitchinterval failed: {e}"))?;
+    }
     if let Some(eggs) = &group.python_eggs {
         let r = py
             .import("os")
@@ -771,6 +929,22 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
         });
         return;
     }
+    if policy::queue_timed_out(
+        head.queue_start_us,
+        wsgi::now_micros(),
+        sh.group.queue_timeout,
+    ) {
+        // Waited too long for a thread: the client has likely given up, so
+        // answer 504 at once and spend the thread on fresher requests.
+        let msg = policy::queue_timeout_message(name);
+        say(Level::Error, &msg);
+        let _ = conn.with_writer(|w| {
+            protocol::encode_error(ErrorKind::QueueTimeout, msg.as_bytes(), w.pending_mut());
+            w.flush()
+        });
+        drain_unread_body(&head, &mut reader);
+        return;
+    }
     let var = |k: &[u8]| {
         head.cgi_vars
             .iter()
@@ -804,12 +978,17 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             w.flush()
         }),
     };
-    // A small body sent unasked may be left unread if the application did
-    // not read it: drain it, or closing would reset the connection (a UNIX
-    // socket closed with unread data makes the peer's read fail).
+    drain_unread_body(&head, &mut reader.lock().unwrap_or_else(|e| e.into_inner()));
+    // Dropping the streams closes the connection (no reuse yet).
+    drop(reader);
+}
+
+/// A small body sent unasked may be left unread if the application did
+/// not read it: drain it, or closing would reset the connection (a UNIX
+/// socket closed with unread data makes the peer's read fail).
+fn drain_unread_body(head: &RequestHead, reader: &mut FrameReader<UnixStream>) {
     if head.body_follows {
-        let mut r = reader.lock().unwrap_or_else(|e| e.into_inner());
-        let s = r.get_mut();
+        let s = reader.get_mut();
         if s.set_nonblocking(true).is_ok() {
             let mut sink = [0u8; 16384];
             for _ in 0..16 {
@@ -820,8 +999,6 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             }
         }
     }
-    // Dropping the streams closes the connection (no reuse yet).
-    drop(reader);
 }
 
 fn run_request(
@@ -869,6 +1046,14 @@ fn run_request(
         application_group: &application_group,
         request_id,
     };
+    let armed = sh
+        .startup
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .on_attempt(Instant::now(), group.startup_timeout, &group.name);
+    if let Some(msg) = armed {
+        say(Level::Info, &msg);
+    }
     let Some(app) = script::load_application(
         py,
         &sh.scripts,
@@ -881,6 +1066,14 @@ fn run_request(
     ) else {
         return response::Outcome::FailedBeforeHeaders;
     };
+    let cancelled = sh
+        .startup
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .on_loaded(&group.name);
+    if let Some(msg) = cancelled {
+        say(Level::Info, &msg);
+    }
     let vars: Vec<(&[u8], &[u8])> = head
         .cgi_vars
         .iter()

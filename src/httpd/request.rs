@@ -300,6 +300,32 @@ impl Request {
         Ok(())
     }
 
+    /// `apr_socket_timeout_set` on the client connection's socket
+    /// (`ap_get_conn_socket`): how long a write to the client may block
+    /// (None: no limit). Returns the setting it replaced, to put back
+    /// afterwards, or None when the connection has no socket.
+    pub(crate) fn set_client_timeout(
+        &self,
+        timeout: Option<std::time::Duration>,
+    ) -> Option<Option<std::time::Duration>> {
+        // SAFETY: a live connection; its socket (NULL for connections that
+        // have none, then nothing is done) lives as long as it does.
+        unsafe {
+            let sock = sys::ap_get_conn_socket(self.raw().connection);
+            if sock.is_null() {
+                return None;
+            }
+            let mut old: sys::apr_interval_time_t = -1;
+            sys::apr_socket_timeout_get(sock, &mut old);
+            let new = match timeout {
+                Some(t) => t.as_micros().min(i64::MAX as u128) as sys::apr_interval_time_t,
+                None => -1,
+            };
+            sys::apr_socket_timeout_set(sock, new);
+            Some((old >= 0).then(|| std::time::Duration::from_micros(old as u64)))
+        }
+    }
+
     /// Mark that no more output will follow and the connection should not be
     /// kept alive (used when a response is cut short after headers went out).
     pub(crate) fn abort_connection(&self) {
