@@ -246,6 +246,12 @@ pub(crate) fn setup_interpreter(
         // main one and interpreter shutdown then waits for it forever, so
         // the child ignores SIGTERM until Apache kills it.
         py.import("threading")?;
+        // WSGIPythonEggs; a daemon's python-eggs= overrides it afterwards.
+        if let Some(eggs) = sc.python_eggs() {
+            py.import("os")?
+                .getattr("environ")?
+                .set_item("PYTHON_EGG_CACHE", eggs)?;
+        }
         let process_log: Arc<dyn wsgi::RequestLog> = Arc::new(ProcessLog);
         let out = if sc.restrict_stdout() {
             Log::restricted(

@@ -708,7 +708,7 @@ fn python_settings_reach_the_interpreter() {
     let a = Apache::start(
         "pyset",
         &format!(
-            "WSGIPythonPath {lib}\nWSGIPythonOptimize 1\nWSGIDontWriteBytecode On\nWSGIPythonWarnings ignore::DeprecationWarning\nWSGIScriptAlias /e {{APPS}}/environ.wsgi\n",
+            "WSGIPythonPath {lib}\nWSGIPythonOptimize 1\nWSGIDontWriteBytecode On\nWSGIPythonWarnings ignore::DeprecationWarning\nWSGIPythonEggs /tmp/eggs-cache\nWSGIScriptAlias /e {{APPS}}/environ.wsgi\n",
             lib = site.join("lib").display()
         ),
     );
@@ -726,6 +726,10 @@ fn python_settings_reach_the_interpreter() {
         Some(&Value::List(vec![Value::Str(
             "ignore::DeprecationWarning".into()
         )]))
+    );
+    assert_eq!(
+        e.get("__egg_cache__"),
+        Some(&Value::Str("/tmp/eggs-cache".into()))
     );
 }
 

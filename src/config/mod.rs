@@ -127,7 +127,6 @@ pub fn feature_table() -> impl Iterator<Item = (&'static str, bool)> {
 pub static INERT_DIRECTIVES: &[&str] = &[
     "WSGISocketRotation",
     "WSGIAcceptMutex",
-    "WSGIPythonEggs",
     "WSGIPassApacheRequest",
     "WSGIIgnoreActivity",
     "WSGIServerMetrics",

@@ -1,3 +1,4 @@
+import os
 import json, sys
 
 def application(environ, start_response):
@@ -15,6 +16,7 @@ def application(environ, start_response):
     out['__flags_optimize__'] = sys.flags.optimize
     out['__dont_write_bytecode__'] = sys.dont_write_bytecode
     out['__warnoptions__'] = sys.warnoptions
+    out['__egg_cache__'] = os.environ.get('PYTHON_EGG_CACHE')
     out['__module__'] = __name__
     body = json.dumps(out).encode()
     start_response('200 OK', [('Content-Type', 'application/json')])
