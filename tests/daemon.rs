@@ -898,3 +898,51 @@ fn script_user_refuses_scripts_it_does_not_own() {
     // Groups without the option run any script.
     assert_eq!(a.get("/hello").status, 200);
 }
+
+#[test]
+fn socket_rotation_off_keeps_the_socket_name_across_graceful_restarts() {
+    let sockets = |a: &Apache| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(a.root.join("run"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sock"))
+            .collect();
+        v.sort();
+        v
+    };
+    let restart = |a: &Apache, old: u32| {
+        unsafe { libc::kill(a.pid().unwrap() as i32, libc::SIGUSR1) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(Instant::now() < deadline, "daemon not replaced");
+            std::thread::sleep(Duration::from_millis(200));
+            let r = a.get("/info");
+            if r.status == 200 && json_field(&r.text(), "pid").parse::<u32>().unwrap() != old {
+                return;
+            }
+        }
+    };
+    let parent = |a: &Apache| a.pid().unwrap();
+    // Off: <prefix>.<pid>.<id>.sock, the same after a graceful restart.
+    let a = Apache::start(
+        "d_norotate",
+        &format!("WSGISocketRotation Off\n{}", daemon_conf("threads=2")),
+    );
+    let before = sockets(&a);
+    assert_eq!(before, [format!("wsgi.{}.1.sock", parent(&a))]);
+    let old = json_field(&info(&a).1, "pid").parse().unwrap();
+    restart(&a, old);
+    assert_eq!(sockets(&a), before);
+    // On (the default): the generation is part of the name and changes.
+    let b = Apache::start("d_rotate", &daemon_conf("threads=2"));
+    let before = sockets(&b);
+    assert_eq!(before.len(), 1);
+    assert!(before[0].starts_with(&format!("wsgi.{}.", parent(&b))));
+    assert_eq!(before[0].split('.').count(), 5, "{before:?}");
+    let old = json_field(&info(&b).1, "pid").parse().unwrap();
+    restart(&b, old);
+    let after = sockets(&b);
+    assert_eq!(after.len(), 1);
+    assert_ne!(after, before);
+}

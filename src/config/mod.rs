@@ -125,7 +125,6 @@ pub fn feature_table() -> impl Iterator<Item = (&'static str, bool)> {
 /// Using one logs a warning at start-up; the README's feature table marks
 /// them "parsed only". Shrinks as features land.
 pub static INERT_DIRECTIVES: &[&str] = &[
-    "WSGISocketRotation",
     "WSGIAcceptMutex",
     "WSGIPassApacheRequest",
     "WSGIIgnoreActivity",

@@ -102,7 +102,7 @@ fn key(group: usize, slot: usize) -> usize {
 }
 
 /// The socket path for a group: `<prefix>.<parent pid>.<generation>.<id>.sock`
-/// with the prefix from WSGISocketPrefix (relative to ServerRoot) or
+/// (without the generation under `WSGISocketRotation Off`) with the prefix from WSGISocketPrefix (relative to ServerRoot) or
 /// `<DefaultRuntimeDir>/wsgi`.
 fn socket_path(pconf: &Pool, s: &Server, d: &DaemonProcess) -> Option<PathBuf> {
     let sc = crate::module::server_config(s);
@@ -111,12 +111,15 @@ fn socket_path(pconf: &Pool, s: &Server, d: &DaemonProcess) -> Option<PathBuf> {
         Some(p) => sys::runtime_path(pconf, p, true)?,
         None => sys::runtime_path(pconf, "wsgi", false)?,
     };
-    Some(PathBuf::from(format!(
-        "{prefix}.{}.{}.{}.sock",
-        std::process::id(),
-        sys::config_generation(),
-        d.id
-    )))
+    // WSGISocketRotation Off drops the generation, so that an old child
+    // still finishing keep-alive requests after a graceful restart reaches
+    // the new daemons at the same path.
+    let pid = std::process::id();
+    Some(PathBuf::from(if sc.socket_rotation() {
+        format!("{prefix}.{pid}.{}.{}.sock", sys::config_generation(), d.id)
+    } else {
+        format!("{prefix}.{pid}.{}.sock", d.id)
+    }))
 }
 
 /// post_config, second pass: bind, fork and register every group's daemons.
