@@ -2,7 +2,9 @@
 # Installs the Debian packages needed to build and test mod_wsgi-rs, only
 # those missing (so a second run does not touch apt at all).
 set -euo pipefail
-pkgs=(apache2 apache2-dev python3-dev libclang-dev clang python3-venv curl ca-certificates)
+# dpkg-dev and binutils: scripts/build-deb.sh (dpkg-shlibdeps, strip, readelf).
+pkgs=(apache2 apache2-dev python3-dev libclang-dev clang python3-venv curl ca-certificates
+    dpkg-dev binutils)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
