@@ -2,7 +2,10 @@
 # Installs the Debian packages needed to build and test mod_wsgi-rs, only
 # those missing (so a second run does not touch apt at all).
 set -euo pipefail
-pkgs=(apache2 apache2-dev python3-dev libclang-dev clang python3-venv curl ca-certificates gdb)
+# dpkg-dev and binutils: scripts/build-deb.sh (dpkg-shlibdeps, strip, readelf).
+# gdb: the test harness prints backtraces of core files when a test fails.
+pkgs=(apache2 apache2-dev python3-dev libclang-dev clang python3-venv curl ca-certificates
+    dpkg-dev binutils gdb)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -14,9 +14,10 @@ cargo build --all-targets
 
 # The deployment guides' flows end to end: Flask behind a .wsgi wrapper, a
 # virtualenv activated with activate_this.py, Django, the raw hello world,
-# served by the module just built (installs Flask/Django from PyPI once).
+# served by the wsgi-express and module just built, in daemon and embedded
+# mode (installs Flask/Django from PyPI once).
 if [ "${SKIP_EXAMPLES:-0}" != 1 ] && [ $# -eq 0 ]; then
-    SERVE_MODULE="$PWD/target/debug/libmod_wsgi_rs.so" SERVE_PORT="${SERVE_PORT:-18000}" \
+    SERVE_TARGET="$PWD/target/debug" SERVE_PORT="${SERVE_PORT:-18000}" \
         scripts/serve-examples.sh --check
 fi
 

@@ -71,14 +71,19 @@ fn a2enmod_wsgi_rs_on_a_copy_of_the_config_tree() {
         .arg(format!("{repo}/conf/install-debian.sh"))
         .env("APACHE_CONFDIR", &confdir));
     assert!(ok, "{out}");
+    // a2enmod records who enabled what in a state directory: keep it out of
+    // the live /var/lib/apache2 too.
+    let state = root.join("state");
     // Debian's own wsgi module (if installed) defines wsgi_module too.
     let _ = run(Command::new("a2dismod")
         .arg("-q")
         .arg("wsgi")
-        .env("APACHE_CONFDIR", &confdir));
+        .env("APACHE_CONFDIR", &confdir)
+        .env("APACHE_STATE_DIRECTORY", &state));
     let (ok, out) = run(Command::new("a2enmod")
         .arg("wsgi_rs")
-        .env("APACHE_CONFDIR", &confdir));
+        .env("APACHE_CONFDIR", &confdir)
+        .env("APACHE_STATE_DIRECTORY", &state));
     assert!(ok, "{out}");
     let load = confdir.join("mods-enabled/wsgi_rs.load");
     let text = std::fs::read_to_string(&load).unwrap();

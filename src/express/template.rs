@@ -125,19 +125,24 @@ impl Plan {
         let total = processes * threads;
         if self.runs_embedded() {
             // The application runs in Apache's children: size them as the
-            // request capacity, exactly.
+            // request capacity, exactly, all started at once. The minimum
+            // of spare workers stays at one: with a minimum as large as the
+            // capacity, one busy worker is already "fewer spares than
+            // wanted and no room for more", which Apache logs at level
+            // error (AH10159 "server is within MinSpareThreads of
+            // MaxRequestWorkers") on every maintenance pass.
             return Capacity {
                 processes,
                 threads,
                 prefork_max_clients: total,
                 prefork_start_servers: total,
-                prefork_min_spare: total,
+                prefork_min_spare: 1,
                 prefork_max_spare: total,
                 worker_server_limit: processes,
                 worker_threads_per_child: threads,
                 worker_max_clients: total,
                 worker_start_servers: processes,
-                worker_min_spare_threads: threads,
+                worker_min_spare_threads: 1,
                 worker_max_spare_threads: total,
             };
         }
@@ -1016,8 +1021,10 @@ Locale Setting     : C.UTF-8
         assert!(c.contains("process-group='%{GLOBAL}'"));
         assert!(
             c.contains("ServerLimit 2\n")
+                && c.contains("StartServers 2\n")
                 && c.contains("ThreadsPerChild 3\n")
-                && c.contains("MaxRequestWorkers 6\n"),
+                && c.contains("MaxRequestWorkers 6\n")
+                && c.contains("MinSpareThreads 1\n"),
             "{c}"
         );
     }

@@ -82,6 +82,8 @@ pub struct Apache {
     pub root: PathBuf,
     pub port: u16,
     pub conf: PathBuf,
+    /// The server's main ErrorLog.
+    pub error_log_path: PathBuf,
     child: Option<Child>,
 }
 
@@ -205,6 +207,21 @@ impl Apache {
         cmd.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/bin")
             .env("LANG", "C.UTF-8");
+        let error_log = root.join("logs/error_log");
+        Self::launch(root, port, conf, error_log, cmd)
+    }
+
+    /// Runs `cmd`, an Apache in the foreground listening on 127.0.0.1:`port`
+    /// with its main ErrorLog at `error_log`, as a harness server: waits
+    /// until it answers, and stops it by its pid when dropped (also on
+    /// panic, and via PR_SET_PDEATHSIG if the test process dies).
+    pub fn launch(
+        root: PathBuf,
+        port: u16,
+        conf: PathBuf,
+        error_log: PathBuf,
+        mut cmd: Command,
+    ) -> Result<Apache, String> {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -225,11 +242,12 @@ impl Apache {
         }
         let child = cmd
             .spawn()
-            .map_err(|e| format!("cannot run {APACHE}: {e}"))?;
+            .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
         let mut a = Apache {
             root,
             port,
             conf,
+            error_log_path: error_log,
             child: Some(child),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -299,7 +317,7 @@ impl Apache {
     }
 
     pub fn error_log(&self) -> String {
-        std::fs::read_to_string(self.root.join("logs/error_log")).unwrap_or_default()
+        std::fs::read_to_string(&self.error_log_path).unwrap_or_default()
     }
 
     /// Waits until the error log contains `needle`.
