@@ -253,9 +253,10 @@ impl Apache {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             // The listening socket accepts connections before post_config
-            // has run; the pid file is written after it, just before the
-            // MPM starts children, so both together mean "configured".
-            if a.root.join("run/httpd.pid").exists()
+            // has run; AH00489 ("configured -- resuming normal operations",
+            // a notice httpd logs whatever the LogLevel) comes after it, so
+            // both together mean "configured".
+            if a.error_log().contains("AH00489")
                 && TcpStream::connect(("127.0.0.1", port)).is_ok()
             {
                 return Ok(a);
