@@ -437,3 +437,130 @@ fn trusted_proxy_headers_reach_the_daemon() {
     let t = info(&a).1;
     assert_eq!(json_field(&t, "url_scheme"), "http");
 }
+
+/// GET `path` with `Host: host` (name-based VirtualHosts).
+fn get_host(a: &Apache, host: &str, path: &str) -> Response {
+    a.raw(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        false,
+    )
+}
+
+fn read_log(a: &Apache, file: &str) -> String {
+    std::fs::read_to_string(a.root.join("logs").join(file)).unwrap_or_default()
+}
+
+/// Waits until every needle is in the log file.
+fn wait_file_log(a: &Apache, file: &str, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = read_log(a, file);
+        if needles.iter().all(|n| log.contains(n)) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn daemon_logs_go_to_the_error_log_of_the_requests_virtual_host() {
+    // Two name-based VirtualHosts with their own ErrorLog. Group 'va' is
+    // defined inside the first; group 'shared' globally, used by both.
+    let conf = r#"
+WSGIDaemonProcess shared user=www-data group=www-data processes=1 threads=2
+<VirtualHost 127.0.0.1:{PORT}>
+    ServerName a.test
+    ErrorLog {ROOT}/logs/a_error_log
+    WSGIDaemonProcess va user=www-data group=www-data processes=1 threads=2
+    WSGIScriptAlias /own {APPS}/vhost_log.wsgi process-group=va application-group=%{GLOBAL}
+    WSGIScriptAlias /shared {APPS}/vhost_log.wsgi process-group=shared application-group=%{GLOBAL}
+</VirtualHost>
+<VirtualHost 127.0.0.1:{PORT}>
+    ServerName b.test
+    ErrorLog {ROOT}/logs/b_error_log
+    WSGIScriptAlias /shared {APPS}/vhost_log.wsgi process-group=shared application-group=%{GLOBAL}
+</VirtualHost>
+"#;
+    let a = Apache::start("d_vhostlog", conf);
+    let r = get_host(&a, "a.test", "/own?tag=a-own");
+    assert_eq!((r.status, r.text().as_str()), (200, "a-own"));
+    let r = get_host(&a, "a.test", "/shared?tag=a-shared");
+    assert_eq!((r.status, r.text().as_str()), (200, "a-shared"));
+    let r = get_host(&a, "b.test", "/shared?tag=b-shared");
+    assert_eq!((r.status, r.text().as_str()), (200, "b-shared"));
+    for (host, path, tag) in [
+        ("a.test", "/own", "a-own-raise"),
+        ("a.test", "/shared", "a-shared-raise"),
+        ("b.test", "/shared", "b-shared-raise"),
+    ] {
+        let r = get_host(&a, host, &format!("{path}?tag={tag}&raise=1"));
+        assert_eq!(r.status, 500);
+    }
+
+    let a_tags = ["a-own", "a-shared", "a-own-raise", "a-shared-raise"];
+    let b_tags = ["b-shared", "b-shared-raise"];
+    let lines = |tags: &[&str]| -> Vec<String> {
+        tags.iter()
+            .flat_map(|t| [format!("PRINT-{t}\n"), format!("ERRORS-{t}\n")])
+            .chain(
+                tags.iter()
+                    .filter(|t| t.ends_with("-raise"))
+                    .map(|t| format!("RuntimeError: RAISE-{t}")),
+            )
+            .collect()
+    };
+    let a_lines = lines(&a_tags);
+    let b_lines = lines(&b_tags);
+    let a_log = wait_file_log(
+        &a,
+        "a_error_log",
+        &a_lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let b_log = wait_file_log(
+        &a,
+        "b_error_log",
+        &b_lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let main_log = a.error_log();
+    for l in &a_lines {
+        assert!(
+            a_log.contains(l.as_str()),
+            "{l:?} missing in a_error_log:\n{a_log}"
+        );
+        assert!(
+            !b_log.contains(l.as_str()),
+            "{l:?} in b_error_log:\n{b_log}"
+        );
+        assert!(
+            !main_log.contains(l.as_str()),
+            "{l:?} in the main error_log"
+        );
+    }
+    for l in &b_lines {
+        assert!(
+            b_log.contains(l.as_str()),
+            "{l:?} missing in b_error_log:\n{b_log}"
+        );
+        assert!(
+            !a_log.contains(l.as_str()),
+            "{l:?} in a_error_log:\n{a_log}"
+        );
+        assert!(
+            !main_log.contains(l.as_str()),
+            "{l:?} in the main error_log"
+        );
+    }
+    // sys.stderr inside a request is tagged with the client, like
+    // wsgi.errors (mod_wsgi logs both with ap_log_rerror).
+    let print_line = b_log
+        .lines()
+        .find(|l| l.ends_with("PRINT-b-shared"))
+        .unwrap();
+    assert!(print_line.contains("[client 127.0.0.1:"), "{print_line}");
+    // The daemon's own lines go where its WSGIDaemonProcess was read.
+    assert!(a_log.contains("Starting process 'va'"), "{a_log}");
+    assert!(!main_log.contains("Starting process 'va'"));
+    assert!(main_log.contains("Starting process 'shared'"), "{main_log}");
+    assert!(!a_log.contains("Starting process 'shared'"));
+    assert!(!b_log.contains("Starting process"), "{b_log}");
+}

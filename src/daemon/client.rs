@@ -128,6 +128,7 @@ pub(crate) fn forward(
         request_start_us: r.request_time().max(0) as u64,
         queue_start_us: queue_start,
         timeout_ms: timeout.map_or(0, |d| d.as_millis().min(u32::MAX as u128) as u32),
+        server_index: r.server().position(),
         script_reloading: t.script_reloading,
         body,
         body_follows: small_body.is_some(),

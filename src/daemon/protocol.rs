@@ -75,7 +75,7 @@ use std::num::NonZeroU32;
 pub const MAGIC: [u8; 8] = *b"mwsgi-rs";
 
 /// The protocol version spoken by this build. Both sides must match exactly.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Length of the [`Hello`] greeting, frozen for all protocol versions.
 pub const HELLO_LEN: usize = 16;
@@ -108,8 +108,9 @@ const REQ_BODY_FOLLOWS: u32 = 0x8;
 const REQ_KNOWN_FLAGS: u32 =
     REQ_SCRIPT_RELOADING | REQ_BODY_LENGTH | REQ_BODY_CHUNKED | REQ_BODY_FOLLOWS;
 
-/// Fixed part of a request head payload: ids, times, length, timeout, flags.
-const REQ_FIXED_LEN: usize = 8 + 8 + 8 + 8 + 4 + 4;
+/// Fixed part of a request head payload: ids, times, length, timeout,
+/// server index, flags.
+const REQ_FIXED_LEN: usize = 8 + 8 + 8 + 8 + 4 + 4 + 4;
 
 /// Bodies up to this size are copied into the writer's pending buffer (one
 /// `write` for many small frames); larger ones go out with `write_vectored`.
@@ -341,6 +342,11 @@ pub struct RequestMeta<'a> {
     /// How long the Apache child waits on any single socket read or write for
     /// this request (`socket-timeout`), in milliseconds; 0 means no limit.
     pub timeout_ms: u32,
+    /// Position of the request's `server_rec` (its VirtualHost) in httpd's
+    /// server list, 0 for the main server. The daemon was forked from the
+    /// same configuration, so it has the same list and logs the request's
+    /// lines to that server's ErrorLog.
+    pub server_index: u32,
     /// `WSGIScriptReloading`: reload the script when its mtime changes.
     pub script_reloading: bool,
     /// The request body's shape.
@@ -378,6 +384,7 @@ impl RequestHeadRef<'_> {
             request_start_us: m.request_start_us,
             queue_start_us: m.queue_start_us,
             timeout_ms: m.timeout_ms,
+            server_index: m.server_index,
             script_reloading: m.script_reloading,
             body: m.body,
             body_follows: m.body_follows,
@@ -398,6 +405,7 @@ pub struct RequestHead {
     pub request_start_us: u64,
     pub queue_start_us: u64,
     pub timeout_ms: u32,
+    pub server_index: u32,
     pub script_reloading: bool,
     pub body: RequestBody,
     pub body_follows: bool,
@@ -418,6 +426,7 @@ impl RequestHead {
             request_start_us: self.request_start_us,
             queue_start_us: self.queue_start_us,
             timeout_ms: self.timeout_ms,
+            server_index: self.server_index,
             script_reloading: self.script_reloading,
             body: self.body,
             body_follows: self.body_follows,
@@ -1095,6 +1104,7 @@ fn parse_request_head(payload: &[u8]) -> Result<RequestHeadRef<'_>, &'static str
     let queue_start_us = cur.u64().ok_or(SHORT)?;
     let content_length = cur.u64().ok_or(SHORT)?;
     let timeout_ms = cur.u32().ok_or(SHORT)?;
+    let server_index = cur.u32().ok_or(SHORT)?;
     let flags = cur.u32().ok_or(SHORT)?;
     if flags & !REQ_KNOWN_FLAGS != 0 {
         return Err("it has unknown flag bits set");
@@ -1127,6 +1137,7 @@ fn parse_request_head(payload: &[u8]) -> Result<RequestHeadRef<'_>, &'static str
             request_start_us,
             queue_start_us,
             timeout_ms,
+            server_index,
             script_reloading: flags & REQ_SCRIPT_RELOADING != 0,
             body,
             body_follows,
@@ -1328,6 +1339,7 @@ where
             out.extend_from_slice(&meta.queue_start_us.to_le_bytes());
             out.extend_from_slice(&content_length.to_le_bytes());
             out.extend_from_slice(&meta.timeout_ms.to_le_bytes());
+            out.extend_from_slice(&meta.server_index.to_le_bytes());
             out.extend_from_slice(&flags.to_le_bytes());
             for s in [
                 meta.process_group,
@@ -2029,6 +2041,7 @@ mod tests {
             request_start_us: 1_700_000_000_123_456,
             queue_start_us: 1_700_000_000_123_999,
             timeout_ms: 60_000,
+            server_index: 0x0a0b_0c0d,
             script_reloading: true,
             body: RequestBody::Length(11),
             body_follows: true,
@@ -2180,6 +2193,36 @@ mod tests {
         assert_eq!(names[5], b"SERVER_PORT");
         assert_eq!(head.meta.body, RequestBody::Length(11));
         assert!(head.meta.body_follows && head.meta.script_reloading);
+    }
+
+    #[test]
+    fn server_index_round_trips_and_sits_before_the_flags() {
+        for index in [0u32, 1, 7, u32::MAX] {
+            let req = RequestHead {
+                server_index: index,
+                ..sample_request()
+            };
+            let mut out = Vec::new();
+            encode_hello(&hello(Peer::ApacheChild), &mut out);
+            req.encode(&Limits::default(), &mut out).unwrap();
+            let payload = &out[HELLO_LEN + FRAME_HEADER_LEN..];
+            assert_eq!(le_u32(&payload[36..40]), index);
+            let back = decode_pieces(Peer::ApacheChild, &[&out]).unwrap();
+            assert_eq!(
+                back,
+                vec![Owned::Hello(hello(Peer::ApacheChild)), Owned::Request(req)]
+            );
+        }
+        // A head cut inside the server index (an old, shorter layout) is
+        // refused as too short, not read with the flags shifted.
+        let p = valid_request_payload();
+        let err = frames_state(Peer::ApacheChild)
+            .decode(&request_payload_frame(&p[..38]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("shorter than its fixed fields"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -2731,22 +2774,24 @@ mod tests {
 
         let mut h = Vec::new();
         encode_hello(&hello(Peer::Daemon), &mut h);
-        let mut v2 = h.clone();
-        v2[8..10].copy_from_slice(&2u16.to_le_bytes());
+        // A daemon from the build before the request head carried the
+        // server index.
+        let mut v1 = h.clone();
+        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
         let err = Decoder::new(Peer::Daemon, Limits::default())
-            .decode(&v2)
+            .decode(&v1)
             .unwrap_err();
         assert!(matches!(
             err,
             ProtocolError::VersionMismatch {
-                theirs: 2,
-                ours: 1,
+                theirs: 1,
+                ours: 2,
                 ..
             }
         ));
         assert_eq!(
             err.to_string(),
-            "the daemon process speaks daemon protocol version 2 but this process speaks version 1; the Apache \
+            "the daemon process speaks daemon protocol version 1 but this process speaks version 2; the Apache \
              child processes and the daemon processes come from different mod_wsgi-rs builds, so stop and start \
              Apache completely"
         );

@@ -593,26 +593,6 @@ pub fn server_timeout(s: &crate::httpd::Server) -> Duration {
     Duration::from_micros(us.max(0) as u64)
 }
 
-/// Every server_rec (main server first), as (hostname, port) and pointer,
-/// so a daemon can log to the VirtualHost a request came through.
-pub fn find_server(hostname: &str, port: u16) -> Option<&'static crate::httpd::Server> {
-    let main = crate::httpd::Server::main()?;
-    let mut s = Some(main);
-    let mut by_name = None;
-    while let Some(cur) = s {
-        if cur.hostname() == hostname {
-            // SAFETY: reads one field of a live server_rec.
-            let p = unsafe { (*cur.as_ptr()).port };
-            if p == port || p == 0 {
-                return Some(cur);
-            }
-            by_name.get_or_insert(cur);
-        }
-        s = cur.next();
-    }
-    by_name.or(Some(main))
-}
-
 /// `apr_proc_t` for one daemon process, allocated in the configuration
 /// pool so that it lives exactly as long as httpd's registration of it.
 pub struct ProcRecord {

@@ -22,6 +22,7 @@ use super::sys;
 use crate::config::DaemonProcess;
 use crate::httpd::Server;
 use crate::httpd::log::{self, Level};
+use crate::httpd::server::ServerRef;
 use crate::python::{init, modwsgi, script};
 use crate::wsgi::{self, environ, response};
 use pyo3::prelude::*;
@@ -131,6 +132,12 @@ pub fn run(
     delay: Duration,
 ) -> ! {
     let parent = std::os::unix::process::parent_id();
+    // What belongs to no request (start, stop, refused connections, output
+    // outside requests) goes to the ErrorLog of the server the
+    // WSGIDaemonProcess was read in, as with mod_wsgi.
+    if let Some(s) = Server::by_id(group.scope.server_id) {
+        log::set_process_server(s);
+    }
     sys::reset_signals();
     sys::close_apache_listeners();
     let ready = REPORT.get_or_init(|| ready);
@@ -632,8 +639,9 @@ impl wsgi::BodySource for SocketBody {
 /// `wsgi.errors` and tracebacks in the daemon: the error log of the
 /// VirtualHost the request came through, tagged with the client.
 struct DaemonLog {
-    server_name: String,
-    server_port: u16,
+    /// None: the request named no server this process knows (this
+    /// process's own server then).
+    server: Option<ServerRef>,
     prefix: String,
 }
 
@@ -645,7 +653,7 @@ impl wsgi::RequestLog for DaemonLog {
             wsgi::LogLevel::Info => Level::Info,
             wsgi::LogLevel::Debug => Level::Debug,
         };
-        let server = sys::find_server(&self.server_name, self.server_port);
+        let server = self.server.as_deref();
         log::server(server, l, &format!("{}{msg}", self.prefix));
     }
 }
@@ -844,11 +852,13 @@ fn run_request(
         (Some(a), None) => format!("[client {a}] "),
         _ => String::new(),
     };
+    // The Apache child named the request's server by its position in the
+    // server list, which is the same in this process.
+    let server = Server::at_position(head.server_index).map(ServerRef::new);
+    // sys.stdout, sys.stderr and `log` records on this thread go there too.
+    let _current = server.map(|s| log::CurrentServer::enter(s, client.clone()));
     let reqlog: Arc<DaemonLog> = Arc::new(DaemonLog {
-        server_name: var(b"SERVER_NAME").unwrap_or_default(),
-        server_port: var(b"SERVER_PORT")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0),
+        server,
         prefix: client,
     });
     let filename = String::from_utf8_lossy(&head.script_filename).into_owned();
