@@ -576,6 +576,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
                 application_group: &application_group,
                 callable_object: &callable,
                 script_reloading: dc.script_reloading(),
+                error_override: dc.error_override(),
             };
             return crate::daemon::client::forward(r, group, &socket, &vars, &target);
         }

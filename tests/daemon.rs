@@ -564,3 +564,31 @@ WSGIDaemonProcess shared user=www-data group=www-data processes=1 threads=2
     assert!(!a_log.contains("Starting process 'shared'"));
     assert!(!b_log.contains("Starting process"), "{b_log}");
 }
+
+#[test]
+fn error_override_hands_daemon_error_statuses_to_apache() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGIScriptAlias /r {APPS}/responses.wsgi\nWSGIScriptAlias /o {APPS}/responses.wsgi\n<Location /o>\nWSGIErrorOverride On\n</Location>\nErrorDocument 404 \"apache error document\"\n";
+    let a = Apache::start("d_override", &conf);
+    // Off: the application's own error body.
+    let r = a.get("/r?not-found");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text(), "application 404 body");
+    // On: Apache's ErrorDocument, for a response from the daemon.
+    let r = a.get("/o?not-found");
+    assert_eq!(r.status, 404, "{}", a.error_log());
+    assert_eq!(r.text(), "apache error document");
+    assert!(
+        a.error_log().contains("process='site'"),
+        "served by the daemon"
+    );
+    // Success statuses still stream through.
+    assert_eq!(
+        a.get("/o?generator").text(),
+        "chunk0;chunk1;chunk2;chunk3;chunk4;"
+    );
+    // And the connection is still usable for the next request after a
+    // dropped error body.
+    let r = a.get("/o?not-found");
+    assert_eq!(r.text(), "apache error document");
+}

@@ -32,6 +32,9 @@ pub(crate) struct Target<'a> {
     pub application_group: &'a str,
     pub callable_object: &'a str,
     pub script_reloading: bool,
+    /// WSGIErrorOverride: an error status from the application is answered
+    /// by Apache (ErrorDocument) instead of with the application's body.
+    pub error_override: bool,
 }
 
 /// Bytes as a latin-1 `String` (header text travels as bytes).
@@ -176,6 +179,8 @@ pub(crate) fn forward(
         body_done: small_body.is_some() || body == RequestBody::None,
         asked_client: false,
         client_gone: false,
+        error_override: t.error_override,
+        overridden: None,
     };
     let result = match x.writer.flush() {
         Ok(()) => x.relay(&mut reader),
@@ -186,7 +191,11 @@ pub(crate) fn forward(
         None => "daemon process".to_string(),
     };
     let status = match result {
-        Ok(()) => return crate::httpd::OK,
+        Ok(()) => match x.overridden {
+            // Apache answers with its own error page (ErrorDocument).
+            Some(code) => return code as c_int,
+            None => return crate::httpd::OK,
+        },
         Err(Failure::Protocol(e)) => {
             let msg = format!(
                 "Request to daemon process group '{name}' failed: {e}. The {who} was serving '{uri}' (request id {request_id})."
@@ -255,6 +264,11 @@ struct Exchange<'r> {
     body_done: bool,
     asked_client: bool,
     client_gone: bool,
+    /// WSGIErrorOverride is on for this request.
+    error_override: bool,
+    /// The application's error status, held back for Apache to answer;
+    /// its body is read and dropped.
+    overridden: Option<u16>,
 }
 
 impl Exchange<'_> {
@@ -275,6 +289,10 @@ impl Exchange<'_> {
                         wsgi::validate::header(&k, &v).map_err(Failure::BadHeader)?;
                         headers.push((k, v));
                     }
+                    if self.error_override && status >= 400 {
+                        self.overridden = Some(status);
+                        continue;
+                    }
                     let head = wsgi::ResponseHead {
                         status,
                         status_line,
@@ -283,7 +301,7 @@ impl Exchange<'_> {
                     let _ = sink.start(&head);
                 }
                 Frame::Body { data, flush } => {
-                    if self.client_gone {
+                    if self.client_gone || self.overridden.is_some() {
                         continue;
                     }
                     self.head_sent = true;
