@@ -592,3 +592,196 @@ fn error_override_hands_daemon_error_statuses_to_apache() {
     let r = a.get("/o?not-found");
     assert_eq!(r.text(), "apache error document");
 }
+
+/// The daemon sockets in the server's run/ directory, by group id (the
+/// number before `.sock`).
+fn daemon_sockets(a: &Apache) -> Vec<(u32, std::path::PathBuf)> {
+    let mut v: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(a.root.join("run"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let id = stem.rsplit('.').next().unwrap().parse().unwrap();
+            (id, p)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs a small Python program (as root; it may switch user itself) and
+/// returns its output.
+fn python(code: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Connects to a UNIX socket as `uid` and reports the peer's credentials
+/// or the error: "peer PID UID" or "error ERRNO-NAME".
+const CONNECT_AS: &str = r#"
+import errno, os, socket, struct, sys
+path, uid = sys.argv[1], int(sys.argv[2])
+if uid:
+    os.setgroups([]); os.setgid(uid); os.setuid(uid)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(path)
+except OSError as e:
+    print('error', errno.errorcode[e.errno]); sys.exit()
+pid, uid, gid = struct.unpack('3i', s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+print('peer', pid, uid)
+"#;
+
+#[test]
+fn daemon_socket_is_private_to_apaches_user() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGIDaemonProcess other user=www-data group=www-data processes=1 threads=1 socket-user=nobody\n";
+    let a = Apache::start("d_sockperm", &conf);
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200, "{body}");
+    let daemon_pid = json_field(&body, "pid");
+    let socks = daemon_sockets(&a);
+    assert_eq!(socks.len(), 2, "{socks:?}");
+    use std::os::unix::fs::MetadataExt;
+    let site = std::fs::metadata(&socks[0].1).unwrap();
+    let other = std::fs::metadata(&socks[1].1).unwrap();
+    // Mode 0600, owned by Apache's User (www-data), or by socket-user=.
+    assert_eq!(site.mode() & 0o777, 0o600);
+    assert_eq!(site.uid(), 33);
+    assert_eq!(other.mode() & 0o777, 0o600);
+    assert_eq!(other.uid(), 65534);
+    // The directory is not writable by others, so no warning about it.
+    let dir = std::fs::metadata(a.root.join("run")).unwrap();
+    assert_eq!(dir.mode() & 0o002, 0);
+    assert!(!a.error_log().contains("writable by other users"));
+
+    let site_path = socks[0].1.to_str().unwrap();
+    // Another user cannot connect at all.
+    assert_eq!(
+        python(CONNECT_AS, &[site_path, "65534"]).trim(),
+        "error EACCES"
+    );
+    // Once a daemon listens, its peer is the daemon's user and pid (not
+    // root, the parent that created the socket): what Apache's children
+    // check.
+    let peer = python(CONNECT_AS, &[site_path, "0"]);
+    assert_eq!(peer.trim(), format!("peer {daemon_pid} 33"), "{peer}");
+    // With the socket opened up by hand, the daemon still refuses the
+    // stranger by its uid.
+    common::chmod(&socks[0].1, 0o666);
+    let out = python(CONNECT_AS, &[site_path, "65534"]);
+    assert!(out.starts_with("peer "), "{out}");
+    assert!(
+        a.wait_log("refused a connection from pid", Duration::from_secs(10)),
+        "{}",
+        a.error_log()
+    );
+    assert!(a.error_log().contains("running as uid 65534"));
+    assert_eq!(info(&a).0.status, 200);
+}
+
+#[test]
+fn socket_directory_writable_by_others_is_warned_about() {
+    let dir = std::path::PathBuf::from(format!(
+        "/tmp/mod_wsgi_rs_tests/open-sockets-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::chmod(&dir, 0o777);
+    let conf = daemon_conf("processes=1 threads=2")
+        + &format!("WSGISocketPrefix {}/wsgi\n", dir.display());
+    let a = Apache::start("d_sockdir", &conf);
+    assert_eq!(info(&a).0.status, 200);
+    assert!(
+        a.error_log().contains(&format!(
+            "The directory '{}' of the daemon process sockets is writable by other users (mode 0777)",
+            dir.display()
+        )),
+        "{}",
+        a.error_log()
+    );
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Listens on a path as uid 65534 and reports how many bytes each
+/// connection sent: an impostor in place of a daemon socket.
+const FAKE_DAEMON: &str = r#"
+import os, socket, sys
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+os.chmod(path, 0o777)
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+s.listen(16)
+print('listening', flush=True)
+s.settimeout(30)
+c, _ = s.accept()
+c.settimeout(5)
+n = 0
+try:
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        n += len(d)
+except socket.timeout:
+    pass
+print('received', n, flush=True)
+"#;
+
+#[test]
+fn stolen_socket_path_gets_no_request() {
+    let a = Apache::start(
+        "d_stolen",
+        &daemon_conf("processes=1 threads=2 connect-timeout=5 socket-timeout=10"),
+    );
+    assert_eq!(info(&a).0.status, 200);
+    let socks = daemon_sockets(&a);
+    let path = socks[0].1.clone();
+    std::fs::remove_file(&path).unwrap();
+    let mut fake = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(FAKE_DAEMON)
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(fake.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "listening");
+
+    let r = a.get("/info");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        a.wait_log(
+            "Refusing to send the request to WSGI daemon process 'site'",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        a.error_log()
+    );
+    let log = a.error_log();
+    assert!(
+        log.contains("runs as uid 65534, but the group's daemon processes run as uid 33"),
+        "{log}"
+    );
+    // The impostor got the connection but not one byte of the request.
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "received 0");
+    let _ = fake.wait();
+}

@@ -19,6 +19,7 @@ use crate::httpd::Request;
 use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
 use crate::wsgi::{self, ResponseSink};
+use std::os::fd::AsFd;
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -76,6 +77,37 @@ pub(crate) fn forward(
             );
         }
     };
+    // Only the group's daemons may get the request (with its cookies and
+    // credentials): the process that listens on the socket must run as the
+    // daemons' user, or be root (Apache's parent, which created the socket,
+    // until the first daemon listens on it after switching user).
+    let expected_uid = super::parent::daemon_uid(name);
+    match sys::peer_credentials(stream.as_fd()) {
+        Ok((uid, _)) if uid == 0 || Some(uid) == expected_uid => {}
+        Ok((uid, peer_pid)) => {
+            let expected =
+                expected_uid.map_or("an unknown uid".to_string(), |u| format!("uid {u}"));
+            return fail(
+                503,
+                format!(
+                    "Refusing to send the request to WSGI daemon process '{name}': the process listening on \
+                     '{}' (pid {peer_pid}) runs as uid {uid}, but the group's daemon processes run as {expected}. \
+                     Another program may have taken the socket's place: make sure only root can write to the \
+                     socket directory (WSGISocketPrefix).",
+                    socket.display()
+                ),
+            );
+        }
+        Err(e) => {
+            return fail(
+                503,
+                format!(
+                    "Cannot check who listens on the socket '{}' of WSGI daemon process '{name}': {e}.",
+                    socket.display()
+                ),
+            );
+        }
+    }
     let timeout = group
         .socket_timeout
         .unwrap_or_else(|| sys::server_timeout(r.server()));

@@ -243,6 +243,12 @@ pub fn drop_privileges(
     Ok(())
 }
 
+/// `geteuid()`.
+pub fn euid() -> u32 {
+    // SAFETY: no memory involved.
+    unsafe { libc::geteuid() }
+}
+
 /// Whether this process runs as root (`geteuid() == 0`).
 pub fn is_root() -> bool {
     // SAFETY: no memory involved.
@@ -480,6 +486,16 @@ pub fn listen_unix(path: &Path, backlog: i32, uid: u32, gid: u32) -> io::Result<
         cvt(libc::chmod(c.as_ptr(), 0o600))?;
         Ok(fd)
     }
+}
+
+/// `listen()` again on a socket that is already listening, after the
+/// daemon dropped its privileges: Linux records the credentials of the
+/// last caller of `listen()` and hands them to every later `connect()` as
+/// the peer's `SO_PEERCRED`, so Apache's children then see the daemon's
+/// uid instead of root's (the parent's, which created the socket).
+pub fn relisten(listener: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen on a socket fd we hold; no pointers.
+    cvt(unsafe { libc::listen(listener.as_raw_fd(), backlog) }).map(|_| ())
 }
 
 /// `accept4(SOCK_CLOEXEC)` on a listener; `WouldBlock` when another

@@ -189,6 +189,14 @@ pub fn run(
             ));
         }
     }
+    // Connections made from now on get this process's uid as their peer's
+    // (SO_PEERCRED), which Apache's children check before they send a
+    // request: until now they saw root, the parent that created the socket.
+    if let Err(e) = sys::relisten(listener.as_fd(), group.listen_backlog) {
+        fail_startup(&format!(
+            "Daemon process '{name}' could not listen on its socket again after switching user: {e}."
+        ));
+    }
     // After setuid, which clears it: die with the parent. If the parent
     // already died (before the signal was armed), leave now.
     let _ = sys::set_parent_death_signal(libc::SIGTERM);
