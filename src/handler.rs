@@ -577,6 +577,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
                 callable_object: &callable,
                 script_reloading: dc.script_reloading(),
                 error_override: dc.error_override(),
+                enable_sendfile: dc.enable_sendfile(),
             };
             return crate::daemon::client::forward(r, group, &socket, &vars, &target);
         }

@@ -785,3 +785,45 @@ fn stolen_socket_path_gets_no_request() {
     assert_eq!(line.trim(), "received 0");
     let _ = fake.wait();
 }
+
+#[test]
+fn file_wrapper_passes_the_file_to_apache() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGIScriptAlias /r {APPS}/responses.wsgi\nWSGIScriptAlias /s {APPS}/responses.wsgi\n<Location /s>\nWSGIEnableSendfile On\n</Location>\n";
+    let a = Apache::start("d_filewrapper", &conf);
+    let data = std::fs::read(common::apps_dir().join("data.bin")).unwrap();
+    let big: Vec<u8> = (0..12 * 1024 * 1024 + 7)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(a.app_path("big.bin"), &big).unwrap();
+    common::chmod(&a.app_path("big.bin"), 0o644);
+    let r = a.get("/r?file");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert!(r.body == data, "{} bytes", r.body.len());
+    // The daemon passed the file; the Apache child sent it.
+    assert!(
+        a.wait_log(
+            &format!("Sending {} bytes from offset 0 of a file passed by the daemon process (sendfile off)", data.len()),
+            Duration::from_secs(5)
+        ),
+        "{}",
+        a.error_log()
+    );
+    assert!(a.error_log().contains("process='site'"));
+    let r = a.get("/r?file-offset");
+    assert!(r.body == data[10..]);
+    let r = a.get("/r?file-length");
+    assert_eq!(r.header("Content-Length"), Some("1000"));
+    assert!(r.body == data[..1000]);
+    let h = a.request("HEAD", "/r?file", &[], b"");
+    assert_eq!(h.status, 200);
+    assert!(h.body.is_empty());
+    let r = a.get("/s?file-big");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), big.len());
+    assert!(r.body == big);
+    assert!(a.error_log().contains(&format!(
+        "Sending {} bytes from offset 0 of a file passed by the daemon process (sendfile on)",
+        big.len()
+    )));
+}

@@ -36,6 +36,33 @@ pub(crate) struct Target<'a> {
     /// WSGIErrorOverride: an error status from the application is answered
     /// by Apache (ErrorDocument) instead of with the application's body.
     pub error_override: bool,
+    /// WSGIEnableSendfile, for files the daemon passes (wsgi.file_wrapper).
+    pub enable_sendfile: bool,
+}
+
+/// The read side of the daemon socket: bytes through `recvmsg`, keeping the
+/// descriptors a daemon passes with file frames, in order.
+struct FdReader {
+    stream: UnixStream,
+    fds: std::collections::VecDeque<std::os::fd::OwnedFd>,
+}
+
+/// More unclaimed descriptors than this is a daemon misbehaving.
+const MAX_PENDING_FDS: usize = 8;
+
+impl std::io::Read for FdReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut got = Vec::new();
+        let n = sys::recv_with_fds(self.stream.as_fd(), buf, &mut got)?;
+        self.fds.extend(got);
+        if self.fds.len() > MAX_PENDING_FDS {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the daemon process sent file descriptors without file frames",
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// Bytes as a latin-1 `String` (header text travels as bytes).
@@ -202,7 +229,13 @@ pub(crate) fn forward(
         }
         protocol::encode_end(writer.pending_mut());
     }
-    let mut reader = FrameReader::new(stream, Decoder::new(Peer::Daemon, limits));
+    let mut reader = FrameReader::new(
+        FdReader {
+            stream,
+            fds: Default::default(),
+        },
+        Decoder::new(Peer::Daemon, limits),
+    );
     let mut x = Exchange {
         r,
         writer,
@@ -213,6 +246,7 @@ pub(crate) fn forward(
         client_gone: false,
         error_override: t.error_override,
         overridden: None,
+        sendfile: t.enable_sendfile,
     };
     let result = match x.writer.flush() {
         Ok(()) => x.relay(&mut reader),
@@ -244,6 +278,16 @@ pub(crate) fn forward(
                 ),
             );
             status
+        }
+        Err(Failure::BadFile(why)) => {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): Request to daemon process group '{name}' failed: the {who} passed an unusable file ({why}) for '{uri}' (request id {request_id})."
+                ),
+            );
+            502
         }
         Err(Failure::BadHeader(why)) => {
             log::request(
@@ -279,6 +323,7 @@ enum Failure {
     Protocol(ProtocolError),
     Daemon { status: u16, message: String },
     BadHeader(String),
+    BadFile(String),
     ClientGone,
 }
 
@@ -301,10 +346,12 @@ struct Exchange<'r> {
     /// The application's error status, held back for Apache to answer;
     /// its body is read and dropped.
     overridden: Option<u16>,
+    /// WSGIEnableSendfile.
+    sendfile: bool,
 }
 
 impl Exchange<'_> {
-    fn relay(&mut self, reader: &mut FrameReader<UnixStream>) -> Result<(), Failure> {
+    fn relay(&mut self, reader: &mut FrameReader<FdReader>) -> Result<(), Failure> {
         let mut body_buf: Vec<u8> = Vec::new();
         let mut sink = ApacheSink::new(self.r, false, None);
         loop {
@@ -346,6 +393,15 @@ impl Exchange<'_> {
                         return Err(Failure::ClientGone);
                     }
                 }
+                Frame::File { offset, len } => {
+                    let fd = reader.get_mut().fds.pop_front().ok_or_else(|| {
+                        Failure::BadFile("a file frame came without a file descriptor".into())
+                    })?;
+                    if self.client_gone || self.overridden.is_some() {
+                        continue;
+                    }
+                    self.send_file(fd, offset, len)?;
+                }
                 Frame::End => return Ok(()),
                 Frame::Error { kind, message } => {
                     return Err(Failure::Daemon {
@@ -359,6 +415,53 @@ impl Exchange<'_> {
                 }
             }
         }
+    }
+
+    /// Sends `len` bytes from `offset` of a file the daemon passed, with
+    /// Apache's file bucket (sendfile when enabled): the bytes never cross
+    /// the daemon socket. Only a regular file holding those bytes is used.
+    fn send_file(
+        &mut self,
+        fd: std::os::fd::OwnedFd,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), Failure> {
+        let file = std::fs::File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| Failure::BadFile(format!("fstat failed: {e}")))?;
+        if !meta.is_file() {
+            return Err(Failure::BadFile("not a regular file".into()));
+        }
+        if offset.saturating_add(len) > meta.len() {
+            return Err(Failure::BadFile(format!(
+                "{len} bytes from offset {offset} were asked for, but the file has {} bytes",
+                meta.len()
+            )));
+        }
+        log::request(
+            self.r,
+            Level::Debug,
+            &format!(
+                "mod_wsgi (pid={}): Sending {len} bytes from offset {offset} of a file passed by the daemon process (sendfile {}).",
+                std::process::id(),
+                if self.sendfile { "on" } else { "off" }
+            ),
+        );
+        self.head_sent = true;
+        if self
+            .r
+            .send_file(file.as_fd(), offset as i64, len as i64, self.sendfile)
+            .is_err()
+        {
+            self.client_gone = true;
+            let mut out = Vec::new();
+            protocol::encode_abort(b"the client went away", &mut out);
+            self.writer.pending_mut().extend_from_slice(&out);
+            let _ = self.writer.flush();
+            return Err(Failure::ClientGone);
+        }
+        Ok(())
     }
 
     /// Answers a body credit with exactly one body frame of 1..=N bytes

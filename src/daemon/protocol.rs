@@ -27,6 +27,7 @@
 //! | 0x21 | response head   | daemon  | status line, then the response headers   |
 //! | 0x22 | body credit     | daemon  | u32: "send me up to N request body bytes"|
 //! | 0x23 | error           | daemon  | kind byte, message (maps to 500/503/504) |
+//! | 0x24 | file            | daemon  | offset, length; a descriptor via SCM_RIGHTS |
 //! | 0x31 | body            | both    | raw bytes; flag 0x01 = flush             |
 //! | 0x32 | end             | both    | empty: end of request body / response    |
 //! | 0x33 | goodbye         | both    | empty: "I will close, do not reuse"      |
@@ -37,7 +38,7 @@
 //!   (hello, head, small body, end) becomes one buffer and one `write`:
 //!   [`encode_hello`], [`encode_request_head`], [`encode_response_head`],
 //!   [`encode_body`], [`encode_body_header`], [`encode_end`],
-//!   [`encode_goodbye`], [`encode_body_credit`], [`encode_error`],
+//!   [`encode_goodbye`], [`encode_body_credit`], [`encode_error`], [`encode_file`],
 //!   [`encode_abort`], and [`RequestHead::encode`] for the owned form.
 //! * [`Decoder::decode`] is incremental: give it whatever bytes you have and
 //!   it answers [`Decoded::NeedMore`] (with how many more bytes it needs at
@@ -190,6 +191,9 @@ pub enum FrameType {
     BodyCredit = 0x22,
     /// The daemon failed the request.
     Error = 0x23,
+    /// Response body bytes from a file: a descriptor passed with the frame
+    /// (SCM_RIGHTS), an offset and a length.
+    File = 0x24,
     /// Request or response body bytes.
     Body = 0x31,
     /// End of the request body or of the response.
@@ -207,6 +211,7 @@ impl FrameType {
             0x21 => FrameType::ResponseHead,
             0x22 => FrameType::BodyCredit,
             0x23 => FrameType::Error,
+            0x24 => FrameType::File,
             0x31 => FrameType::Body,
             0x32 => FrameType::End,
             0x33 => FrameType::Goodbye,
@@ -231,6 +236,7 @@ impl FrameType {
             FrameType::ResponseHead => "response headers frame",
             FrameType::BodyCredit => "body credit frame",
             FrameType::Error => "error frame",
+            FrameType::File => "file frame",
             FrameType::Body => "body frame",
             FrameType::End => "end frame",
             FrameType::Goodbye => "goodbye frame",
@@ -245,6 +251,7 @@ impl FrameType {
             FrameType::ResponseHead => "the rest of a response headers frame",
             FrameType::BodyCredit => "the rest of a body credit frame",
             FrameType::Error => "the rest of an error frame",
+            FrameType::File => "the rest of a file frame",
             FrameType::Body => "the rest of a body frame",
             FrameType::End => "the rest of an end frame",
             FrameType::Goodbye => "the rest of a goodbye frame",
@@ -580,6 +587,9 @@ pub enum Frame<'a> {
     BodyCredit(NonZeroU32),
     /// The daemon failed the request.
     Error { kind: ErrorKind, message: &'a [u8] },
+    /// Response body: `len` bytes from `offset` of the file whose descriptor
+    /// came with this frame (SCM_RIGHTS, outside the byte stream).
+    File { offset: u64, len: u64 },
     /// Body bytes. A large body frame arrives as several pieces; `flush` is
     /// true only on the last piece of a frame sent with the flush flag.
     Body { data: &'a [u8], flush: bool },
@@ -909,7 +919,16 @@ impl Decoder {
                     problem: "its payload is not 4 bytes",
                 });
             }
-            FrameType::End | FrameType::Goodbye | FrameType::BodyCredit => (len, ""),
+            FrameType::File if len != 16 => {
+                return Err(ProtocolError::Malformed {
+                    peer,
+                    frame: ty.name(),
+                    problem: "its payload is not 16 bytes",
+                });
+            }
+            FrameType::End | FrameType::Goodbye | FrameType::BodyCredit | FrameType::File => {
+                (len, "")
+            }
             FrameType::RequestHead => (self.limits.max_request_head, "the request head limit"),
             FrameType::ResponseHead => (self.limits.max_response_head, "the response head limit"),
             FrameType::Error => (MAX_MESSAGE_LEN as u32 + 1, "the error message limit"),
@@ -967,6 +986,20 @@ impl Decoder {
                     let kind = ErrorKind::from_byte(kind)
                         .ok_or_else(|| malformed(ty, "its error kind byte is unknown"))?;
                     Frame::Error { kind, message }
+                }
+                FrameType::File => {
+                    let offset = le_u64(&payload[..8]);
+                    let len = le_u64(&payload[8..16]);
+                    if len == 0 {
+                        return Err(malformed(ty, "it sends zero bytes"));
+                    }
+                    if offset.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
+                        return Err(malformed(
+                            ty,
+                            "its offset and length run past the largest file",
+                        ));
+                    }
+                    Frame::File { offset, len }
                 }
                 FrameType::Abort => Frame::Abort { reason: payload },
                 FrameType::End => Frame::End,
@@ -1028,6 +1061,7 @@ impl FrameType {
             FrameType::ResponseHead => "a response headers frame",
             FrameType::BodyCredit => "a body credit frame",
             FrameType::Error => "an error frame",
+            FrameType::File => "a file frame",
             FrameType::Body => "a body frame",
             FrameType::End => "an end frame",
             FrameType::Goodbye => "a goodbye frame",
@@ -1192,6 +1226,12 @@ impl<'a> Cursor<'a> {
 
 fn le_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
 }
 
 // ---------------------------------------------------------------------------
@@ -1465,6 +1505,16 @@ pub fn encode_body_credit(bytes: NonZeroU32, out: &mut Vec<u8>) {
     out.extend_from_slice(&bytes.get().to_le_bytes());
 }
 
+/// Append a file frame: `len` (> 0) response body bytes from `offset` of
+/// the file whose descriptor the caller sends with these bytes (SCM_RIGHTS
+/// on the frame's first byte). The receiver reads the file itself, so the
+/// bytes never cross the socket.
+pub fn encode_file(offset: u64, len: u64, out: &mut Vec<u8>) {
+    push_header(FrameType::File, 0, 16, out);
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+}
+
 /// Append an error frame. Messages longer than [`MAX_MESSAGE_LEN`] are cut.
 pub fn encode_error(kind: ErrorKind, message: &[u8], out: &mut Vec<u8>) {
     let message = &message[..message.len().min(MAX_MESSAGE_LEN)];
@@ -1710,6 +1760,17 @@ impl<W: Write> FrameWriter<W> {
         let result = self.inner.write_all(&self.pending);
         self.pending.clear();
         result.map_err(|e| self.write_error(e))
+    }
+
+    /// Send everything pending, then let `f` write to the socket itself
+    /// (a frame that carries a file descriptor needs `sendmsg`); its errors
+    /// become the same [`ProtocolError`]s as the writer's own.
+    pub fn send_raw(
+        &mut self,
+        f: impl FnOnce(&mut W) -> io::Result<()>,
+    ) -> Result<(), ProtocolError> {
+        self.flush()?;
+        f(&mut self.inner).map_err(|e| self.write_error(e))
     }
 
     fn write_error(&self, source: io::Error) -> ProtocolError {
@@ -1971,6 +2032,7 @@ mod tests {
         Response(ResponseHead),
         Credit(u32),
         Error(ErrorKind, Vec<u8>),
+        File(u64, u64),
         Body(Vec<u8>, bool),
         End,
         Goodbye,
@@ -1984,6 +2046,7 @@ mod tests {
             Frame::ResponseHead(r) => Owned::Response(r.into_owned()),
             Frame::BodyCredit(n) => Owned::Credit(n.get()),
             Frame::Error { kind, message } => Owned::Error(kind, message.to_vec()),
+            Frame::File { offset, len } => Owned::File(offset, len),
             Frame::Body { data, flush } => Owned::Body(data.to_vec(), flush),
             Frame::End => Owned::End,
             Frame::Goodbye => Owned::Goodbye,
@@ -2112,6 +2175,7 @@ mod tests {
         encode_body(b"chunk one", true, &mut out);
         encode_body(b"", true, &mut out);
         encode_body(&[0u8, 0xff, 0x00, 0x80], false, &mut out);
+        encode_file(4096, 1 << 40, &mut out);
         encode_end(&mut out);
         encode_response_head(b"", Vec::<(&[u8], &[u8])>::new(), &limits, &mut out).unwrap();
         for kind in [
@@ -2132,6 +2196,7 @@ mod tests {
             Owned::Body(b"chunk one".to_vec(), true),
             Owned::Body(Vec::new(), true),
             Owned::Body(vec![0, 0xff, 0, 0x80], false),
+            Owned::File(4096, 1 << 40),
             Owned::End,
             Owned::Response(ResponseHead::default()),
         ];
@@ -2707,6 +2772,75 @@ mod tests {
             err.to_string(),
             "the Apache child process sent a malformed request headers frame: it is shorter than its fixed fields"
         );
+    }
+
+    #[test]
+    fn malformed_file_frames() {
+        let mut ok = Vec::new();
+        encode_file(7, 9, &mut ok);
+        assert_eq!(ok.len(), FRAME_HEADER_LEN + 16);
+        assert_eq!(
+            own(match frames_state(Peer::Daemon).decode(&ok).unwrap() {
+                Decoded::Frame { frame, .. } => frame,
+                other => panic!("{other:?}"),
+            }),
+            Owned::File(7, 9)
+        );
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                {
+                    let mut f = Vec::new();
+                    push_header(FrameType::File, 0, 15, &mut f);
+                    f.extend_from_slice(&[0; 15]);
+                    f
+                },
+                "its payload is not 16 bytes",
+            ),
+            (
+                {
+                    let mut f = Vec::new();
+                    push_header(FrameType::File, 0, 17, &mut f);
+                    f
+                },
+                "its payload is not 16 bytes",
+            ),
+            (
+                {
+                    let mut f = Vec::new();
+                    encode_file(7, 0, &mut f);
+                    f
+                },
+                "it sends zero bytes",
+            ),
+            (
+                {
+                    let mut f = Vec::new();
+                    encode_file(u64::MAX, 2, &mut f);
+                    f
+                },
+                "its offset and length run past the largest file",
+            ),
+            (
+                {
+                    let mut f = Vec::new();
+                    encode_file(i64::MAX as u64, 1, &mut f);
+                    f
+                },
+                "its offset and length run past the largest file",
+            ),
+        ];
+        for (bytes, problem) in cases {
+            let err = frames_state(Peer::Daemon).decode(&bytes).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("the daemon process sent a malformed file frame: {problem}")
+            );
+        }
+        // Only a daemon sends files.
+        assert!(matches!(
+            frames_state(Peer::ApacheChild).decode(&ok),
+            Err(ProtocolError::WrongDirection { .. })
+        ));
     }
 
     #[test]

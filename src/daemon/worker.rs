@@ -541,22 +541,20 @@ impl wsgi::ResponseSink for SocketSink {
     }
 
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
-        // The file is read here and sent as body frames (no sendfile across
-        // the socket); `fd` stays owned by the Python file object.
-        use std::os::unix::fs::FileExt;
+        // The Apache child gets a descriptor of its own for the file (a new
+        // open of it, so that its reads do not move the application's file
+        // position) with a file frame, and sends the bytes itself with a
+        // file bucket (sendfile when enabled): they never cross the socket.
+        // `fd` stays owned by the Python file object.
         let dup = reopen_fd(fd)?;
-        let mut buf = vec![0u8; 64 * 1024];
-        let (mut off, end) = (offset, offset.saturating_add(len));
-        while off < end {
-            let want = ((end - off) as usize).min(buf.len());
-            let n = dup.read_at(&mut buf[..want], off)?;
-            if n == 0 {
-                break;
-            }
-            self.conn.with_writer(|w| w.body(&buf[..n], false))?;
-            off += n as u64;
-        }
-        self.conn.with_writer(|w| w.flush())
+        let mut frame = Vec::with_capacity(24);
+        protocol::encode_file(offset, len, &mut frame);
+        self.conn.with_writer(|w| {
+            w.send_raw(|sock| {
+                let sent = sys::send_with_fd(sock.as_fd(), &frame, dup.as_fd())?;
+                io::Write::write_all(sock, &frame[sent..])
+            })
+        })
     }
 }
 
