@@ -567,6 +567,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
     let from = config::ServerScope {
         hostname: (!server.hostname().is_empty()).then(|| server.hostname().to_string()),
         is_virtual: server.is_virtual(),
+        server_id: server.id(),
     };
     if !dc.may_select(&process_group) || daemon.is_some_and(|d| d.scope.allows(&from).is_err()) {
         let shown = if process_group.is_empty() {
@@ -602,6 +603,8 @@ pub(crate) fn handler(r: &Request) -> c_int {
                 application_group: &application_group,
                 callable_object: &callable,
                 script_reloading: dc.script_reloading(),
+                error_override: dc.error_override(),
+                enable_sendfile: dc.enable_sendfile(),
             };
             return crate::daemon::client::forward(r, group, &socket, &vars, &target);
         }

@@ -255,6 +255,7 @@ fn apply_directive(
             let scope = ServerScope {
                 hostname: (!server.hostname().is_empty()).then(|| server.hostname().to_string()),
                 is_virtual: server.is_virtual(),
+                server_id: server.id(),
             };
             let mut cx = GlobalContext {
                 server: sc,

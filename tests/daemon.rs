@@ -946,3 +946,393 @@ fn socket_rotation_off_keeps_the_socket_name_across_graceful_restarts() {
     assert_eq!(after.len(), 1);
     assert_ne!(after, before);
 }
+
+/// GET `path` with `Host: host` (name-based VirtualHosts).
+fn get_host(a: &Apache, host: &str, path: &str) -> Response {
+    a.raw(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        false,
+    )
+}
+
+fn read_log(a: &Apache, file: &str) -> String {
+    std::fs::read_to_string(a.root.join("logs").join(file)).unwrap_or_default()
+}
+
+/// Waits until every needle is in the log file.
+fn wait_file_log(a: &Apache, file: &str, needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = read_log(a, file);
+        if needles.iter().all(|n| log.contains(n)) || Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn daemon_logs_go_to_the_error_log_of_the_requests_virtual_host() {
+    // Two name-based VirtualHosts with their own ErrorLog. Group 'va' is
+    // defined inside the first; group 'shared' globally, used by both.
+    let conf = r#"
+WSGIDaemonProcess shared user=www-data group=www-data processes=1 threads=2
+<VirtualHost 127.0.0.1:{PORT}>
+    ServerName a.test
+    ErrorLog {ROOT}/logs/a_error_log
+    WSGIDaemonProcess va user=www-data group=www-data processes=1 threads=2
+    WSGIScriptAlias /own {APPS}/vhost_log.wsgi process-group=va application-group=%{GLOBAL}
+    WSGIScriptAlias /shared {APPS}/vhost_log.wsgi process-group=shared application-group=%{GLOBAL}
+</VirtualHost>
+<VirtualHost 127.0.0.1:{PORT}>
+    ServerName b.test
+    ErrorLog {ROOT}/logs/b_error_log
+    WSGIScriptAlias /shared {APPS}/vhost_log.wsgi process-group=shared application-group=%{GLOBAL}
+</VirtualHost>
+"#;
+    let a = Apache::start("d_vhostlog", conf);
+    let r = get_host(&a, "a.test", "/own?tag=a-own");
+    assert_eq!((r.status, r.text().as_str()), (200, "a-own"));
+    let r = get_host(&a, "a.test", "/shared?tag=a-shared");
+    assert_eq!((r.status, r.text().as_str()), (200, "a-shared"));
+    let r = get_host(&a, "b.test", "/shared?tag=b-shared");
+    assert_eq!((r.status, r.text().as_str()), (200, "b-shared"));
+    for (host, path, tag) in [
+        ("a.test", "/own", "a-own-raise"),
+        ("a.test", "/shared", "a-shared-raise"),
+        ("b.test", "/shared", "b-shared-raise"),
+    ] {
+        let r = get_host(&a, host, &format!("{path}?tag={tag}&raise=1"));
+        assert_eq!(r.status, 500);
+    }
+
+    let a_tags = ["a-own", "a-shared", "a-own-raise", "a-shared-raise"];
+    let b_tags = ["b-shared", "b-shared-raise"];
+    let lines = |tags: &[&str]| -> Vec<String> {
+        tags.iter()
+            .flat_map(|t| [format!("PRINT-{t}\n"), format!("ERRORS-{t}\n")])
+            .chain(
+                tags.iter()
+                    .filter(|t| t.ends_with("-raise"))
+                    .map(|t| format!("RuntimeError: RAISE-{t}")),
+            )
+            .collect()
+    };
+    let a_lines = lines(&a_tags);
+    let b_lines = lines(&b_tags);
+    let a_log = wait_file_log(
+        &a,
+        "a_error_log",
+        &a_lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let b_log = wait_file_log(
+        &a,
+        "b_error_log",
+        &b_lines.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let main_log = a.error_log();
+    for l in &a_lines {
+        assert!(
+            a_log.contains(l.as_str()),
+            "{l:?} missing in a_error_log:\n{a_log}"
+        );
+        assert!(
+            !b_log.contains(l.as_str()),
+            "{l:?} in b_error_log:\n{b_log}"
+        );
+        assert!(
+            !main_log.contains(l.as_str()),
+            "{l:?} in the main error_log"
+        );
+    }
+    for l in &b_lines {
+        assert!(
+            b_log.contains(l.as_str()),
+            "{l:?} missing in b_error_log:\n{b_log}"
+        );
+        assert!(
+            !a_log.contains(l.as_str()),
+            "{l:?} in a_error_log:\n{a_log}"
+        );
+        assert!(
+            !main_log.contains(l.as_str()),
+            "{l:?} in the main error_log"
+        );
+    }
+    // sys.stderr inside a request is tagged with the client, like
+    // wsgi.errors (mod_wsgi logs both with ap_log_rerror).
+    let print_line = b_log
+        .lines()
+        .find(|l| l.ends_with("PRINT-b-shared"))
+        .unwrap();
+    assert!(print_line.contains("[client 127.0.0.1:"), "{print_line}");
+    // The daemon's own lines go where its WSGIDaemonProcess was read.
+    assert!(a_log.contains("Starting process 'va'"), "{a_log}");
+    assert!(!main_log.contains("Starting process 'va'"));
+    assert!(main_log.contains("Starting process 'shared'"), "{main_log}");
+    assert!(!a_log.contains("Starting process 'shared'"));
+    assert!(!b_log.contains("Starting process"), "{b_log}");
+}
+
+#[test]
+fn error_override_hands_daemon_error_statuses_to_apache() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGIScriptAlias /r {APPS}/responses.wsgi\nWSGIScriptAlias /o {APPS}/responses.wsgi\n<Location /o>\nWSGIErrorOverride On\n</Location>\nErrorDocument 404 \"apache error document\"\n";
+    let a = Apache::start("d_override", &conf);
+    // Off: the application's own error body.
+    let r = a.get("/r?not-found");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text(), "application 404 body");
+    // On: Apache's ErrorDocument, for a response from the daemon.
+    let r = a.get("/o?not-found");
+    assert_eq!(r.status, 404, "{}", a.error_log());
+    assert_eq!(r.text(), "apache error document");
+    assert!(
+        a.error_log().contains("process='site'"),
+        "served by the daemon"
+    );
+    // Success statuses still stream through.
+    assert_eq!(
+        a.get("/o?generator").text(),
+        "chunk0;chunk1;chunk2;chunk3;chunk4;"
+    );
+    // And the connection is still usable for the next request after a
+    // dropped error body.
+    let r = a.get("/o?not-found");
+    assert_eq!(r.text(), "apache error document");
+}
+
+/// The daemon sockets in the server's run/ directory, by group id (the
+/// number before `.sock`).
+fn daemon_sockets(a: &Apache) -> Vec<(u32, std::path::PathBuf)> {
+    let mut v: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(a.root.join("run"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+        .map(|p| {
+            let stem = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let id = stem.rsplit('.').next().unwrap().parse().unwrap();
+            (id, p)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs a small Python program (as root; it may switch user itself) and
+/// returns its output.
+fn python(code: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Connects to a UNIX socket as `uid` and reports the peer's credentials
+/// or the error: "peer PID UID" or "error ERRNO-NAME".
+const CONNECT_AS: &str = r#"
+import errno, os, socket, struct, sys
+path, uid = sys.argv[1], int(sys.argv[2])
+if uid:
+    os.setgroups([]); os.setgid(uid); os.setuid(uid)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect(path)
+except OSError as e:
+    print('error', errno.errorcode[e.errno]); sys.exit()
+pid, uid, gid = struct.unpack('3i', s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+print('peer', pid, uid)
+"#;
+
+#[test]
+fn daemon_socket_is_private_to_apaches_user() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGIDaemonProcess other user=www-data group=www-data processes=1 threads=1 socket-user=nobody\n";
+    let a = Apache::start("d_sockperm", &conf);
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200, "{body}");
+    let daemon_pid = json_field(&body, "pid");
+    let socks = daemon_sockets(&a);
+    assert_eq!(socks.len(), 2, "{socks:?}");
+    use std::os::unix::fs::MetadataExt;
+    let site = std::fs::metadata(&socks[0].1).unwrap();
+    let other = std::fs::metadata(&socks[1].1).unwrap();
+    // Mode 0600, owned by Apache's User (www-data), or by socket-user=.
+    assert_eq!(site.mode() & 0o777, 0o600);
+    assert_eq!(site.uid(), 33);
+    assert_eq!(other.mode() & 0o777, 0o600);
+    assert_eq!(other.uid(), 65534);
+    // The directory is not writable by others, so no warning about it.
+    let dir = std::fs::metadata(a.root.join("run")).unwrap();
+    assert_eq!(dir.mode() & 0o002, 0);
+    assert!(!a.error_log().contains("writable by other users"));
+
+    let site_path = socks[0].1.to_str().unwrap();
+    // Another user cannot connect at all.
+    assert_eq!(
+        python(CONNECT_AS, &[site_path, "65534"]).trim(),
+        "error EACCES"
+    );
+    // Once a daemon listens, its peer is the daemon's user and pid (not
+    // root, the parent that created the socket): what Apache's children
+    // check.
+    let peer = python(CONNECT_AS, &[site_path, "0"]);
+    assert_eq!(peer.trim(), format!("peer {daemon_pid} 33"), "{peer}");
+    // With the socket opened up by hand, the daemon still refuses the
+    // stranger by its uid.
+    common::chmod(&socks[0].1, 0o666);
+    let out = python(CONNECT_AS, &[site_path, "65534"]);
+    assert!(out.starts_with("peer "), "{out}");
+    assert!(
+        a.wait_log("refused a connection from pid", Duration::from_secs(10)),
+        "{}",
+        a.error_log()
+    );
+    assert!(a.error_log().contains("running as uid 65534"));
+    assert_eq!(info(&a).0.status, 200);
+}
+
+#[test]
+fn socket_directory_writable_by_others_is_warned_about() {
+    let dir = std::path::PathBuf::from(format!(
+        "/tmp/mod_wsgi_rs_tests/open-sockets-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    common::chmod(&dir, 0o777);
+    let conf = daemon_conf("processes=1 threads=2")
+        + &format!("WSGISocketPrefix {}/wsgi\n", dir.display());
+    let a = Apache::start("d_sockdir", &conf);
+    assert_eq!(info(&a).0.status, 200);
+    assert!(
+        a.error_log().contains(&format!(
+            "The directory '{}' of the daemon process sockets is writable by other users (mode 0777)",
+            dir.display()
+        )),
+        "{}",
+        a.error_log()
+    );
+    drop(a);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Listens on a path as uid 65534 and reports how many bytes each
+/// connection sent: an impostor in place of a daemon socket.
+const FAKE_DAEMON: &str = r#"
+import os, socket, sys
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+os.chmod(path, 0o777)
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+s.listen(16)
+print('listening', flush=True)
+s.settimeout(30)
+c, _ = s.accept()
+c.settimeout(5)
+n = 0
+try:
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        n += len(d)
+except socket.timeout:
+    pass
+print('received', n, flush=True)
+"#;
+
+#[test]
+fn stolen_socket_path_gets_no_request() {
+    let a = Apache::start(
+        "d_stolen",
+        &daemon_conf("processes=1 threads=2 connect-timeout=5 socket-timeout=10"),
+    );
+    assert_eq!(info(&a).0.status, 200);
+    let socks = daemon_sockets(&a);
+    let path = socks[0].1.clone();
+    std::fs::remove_file(&path).unwrap();
+    let mut fake = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(FAKE_DAEMON)
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(fake.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "listening");
+
+    let r = a.get("/info");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        a.wait_log(
+            "Refusing to send the request to WSGI daemon process 'site'",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        a.error_log()
+    );
+    let log = a.error_log();
+    assert!(
+        log.contains("runs as uid 65534, but the group's daemon processes run as uid 33"),
+        "{log}"
+    );
+    // The impostor got the connection but not one byte of the request.
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "received 0");
+    let _ = fake.wait();
+}
+
+#[test]
+fn file_wrapper_passes_the_file_to_apache() {
+    let conf = daemon_conf("processes=1 threads=2")
+        + "WSGIScriptAlias /r {APPS}/responses.wsgi\nWSGIScriptAlias /s {APPS}/responses.wsgi\n<Location /s>\nWSGIEnableSendfile On\n</Location>\n";
+    let a = Apache::start("d_filewrapper", &conf);
+    let data = std::fs::read(common::apps_dir().join("data.bin")).unwrap();
+    let big: Vec<u8> = (0..12 * 1024 * 1024 + 7)
+        .map(|i: u32| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(a.app_path("big.bin"), &big).unwrap();
+    common::chmod(&a.app_path("big.bin"), 0o644);
+    let r = a.get("/r?file");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert!(r.body == data, "{} bytes", r.body.len());
+    // The daemon passed the file; the Apache child sent it.
+    assert!(
+        a.wait_log(
+            &format!("Sending {} bytes from offset 0 of a file passed by the daemon process (sendfile off)", data.len()),
+            Duration::from_secs(5)
+        ),
+        "{}",
+        a.error_log()
+    );
+    assert!(a.error_log().contains("process='site'"));
+    let r = a.get("/r?file-offset");
+    assert!(r.body == data[10..]);
+    let r = a.get("/r?file-length");
+    assert_eq!(r.header("Content-Length"), Some("1000"));
+    assert!(r.body == data[..1000]);
+    let h = a.request("HEAD", "/r?file", &[], b"");
+    assert_eq!(h.status, 200);
+    assert!(h.body.is_empty());
+    let r = a.get("/s?file-big");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), big.len());
+    assert!(r.body == big);
+    assert!(a.error_log().contains(&format!(
+        "Sending {} bytes from offset 0 of a file passed by the daemon process (sendfile on)",
+        big.len()
+    )));
+}

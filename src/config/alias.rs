@@ -221,6 +221,7 @@ mod tests {
         ServerScope {
             hostname: Some("main.example".into()),
             is_virtual: false,
+            server_id: 0,
         }
     }
 
@@ -396,6 +397,7 @@ mod tests {
         d.scope = ServerScope {
             hostname: Some("other.example".into()),
             is_virtual: true,
+            server_id: 0,
         };
         g.daemon_processes.push(d);
         assert_eq!(

@@ -85,6 +85,11 @@ pub struct ServerScope {
     pub hostname: Option<String>,
     /// `is_virtual`: inside a `<VirtualHost>`.
     pub is_virtual: bool,
+    /// Which server_rec the directive was read in: an opaque identity
+    /// (httpd::Server::id), only ever compared, 0 when unknown. A daemon
+    /// process logs what belongs to no request to that server's ErrorLog,
+    /// as mod_wsgi does.
+    pub server_id: usize,
 }
 
 impl ServerScope {
@@ -1166,10 +1171,12 @@ mod tests {
         let main = ServerScope {
             hostname: Some("main.example".into()),
             is_virtual: false,
+            server_id: 0,
         };
         let vhost = ServerScope {
             hostname: Some("www.site1.com".into()),
             is_virtual: true,
+            server_id: 0,
         };
         add(&mut g, main.clone(), &["a", "threads=2"]).unwrap();
         add(&mut g, vhost.clone(), &["b"]).unwrap();
@@ -1197,6 +1204,7 @@ mod tests {
         let other = ServerScope {
             hostname: Some("www.site2.com".into()),
             is_virtual: true,
+            server_id: 0,
         };
         assert_eq!(
             check_group_reachable(&g, "b", &other)
@@ -1207,6 +1215,7 @@ mod tests {
         let unnamed = ServerScope {
             hostname: None,
             is_virtual: true,
+            server_id: 0,
         };
         assert_eq!(
             check_group_reachable(&g, "b", &unnamed)

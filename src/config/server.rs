@@ -401,6 +401,7 @@ mod tests {
         ServerScope {
             hostname: Some("main.example".into()),
             is_virtual: false,
+            server_id: 0,
         }
     }
 

@@ -19,6 +19,7 @@ use crate::httpd::Request;
 use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
 use crate::wsgi::{self, ResponseSink};
+use std::os::fd::AsFd;
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -32,6 +33,36 @@ pub(crate) struct Target<'a> {
     pub application_group: &'a str,
     pub callable_object: &'a str,
     pub script_reloading: bool,
+    /// WSGIErrorOverride: an error status from the application is answered
+    /// by Apache (ErrorDocument) instead of with the application's body.
+    pub error_override: bool,
+    /// WSGIEnableSendfile, for files the daemon passes (wsgi.file_wrapper).
+    pub enable_sendfile: bool,
+}
+
+/// The read side of the daemon socket: bytes through `recvmsg`, keeping the
+/// descriptors a daemon passes with file frames, in order.
+struct FdReader {
+    stream: UnixStream,
+    fds: std::collections::VecDeque<std::os::fd::OwnedFd>,
+}
+
+/// More unclaimed descriptors than this is a daemon misbehaving.
+const MAX_PENDING_FDS: usize = 8;
+
+impl std::io::Read for FdReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut got = Vec::new();
+        let n = sys::recv_with_fds(self.stream.as_fd(), buf, &mut got)?;
+        self.fds.extend(got);
+        if self.fds.len() > MAX_PENDING_FDS {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the daemon process sent file descriptors without file frames",
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// Bytes as a latin-1 `String` (header text travels as bytes).
@@ -77,6 +108,37 @@ pub(crate) fn forward(
             );
         }
     };
+    // Only the group's daemons may get the request (with its cookies and
+    // credentials): the process that listens on the socket must run as the
+    // daemons' user, or be root (Apache's parent, which created the socket,
+    // until the first daemon listens on it after switching user).
+    let expected_uid = super::parent::daemon_uid(name);
+    match sys::peer_credentials(stream.as_fd()) {
+        Ok((uid, _)) if uid == 0 || Some(uid) == expected_uid => {}
+        Ok((uid, peer_pid)) => {
+            let expected =
+                expected_uid.map_or("an unknown uid".to_string(), |u| format!("uid {u}"));
+            return fail(
+                503,
+                format!(
+                    "Refusing to send the request to WSGI daemon process '{name}': the process listening on \
+                     '{}' (pid {peer_pid}) runs as uid {uid}, but the group's daemon processes run as {expected}. \
+                     Another program may have taken the socket's place: make sure only root can write to the \
+                     socket directory (WSGISocketPrefix).",
+                    socket.display()
+                ),
+            );
+        }
+        Err(e) => {
+            return fail(
+                503,
+                format!(
+                    "Cannot check who listens on the socket '{}' of WSGI daemon process '{name}': {e}.",
+                    socket.display()
+                ),
+            );
+        }
+    }
     let timeout = group
         .socket_timeout
         .unwrap_or_else(|| sys::server_timeout(r.server()));
@@ -132,6 +194,7 @@ pub(crate) fn forward(
         request_start_us: r.request_time().max(0) as u64,
         queue_start_us: queue_start,
         timeout_ms: timeout.map_or(0, |d| d.as_millis().min(u32::MAX as u128) as u32),
+        server_index: r.server().position(),
         script_reloading: t.script_reloading,
         body,
         body_follows: small_body.is_some(),
@@ -176,7 +239,10 @@ pub(crate) fn forward(
         .response_buffer_size
         .unwrap_or(crate::config::daemon::DEFAULT_RESPONSE_BUFFER_SIZE) as usize;
     let mut reader = FrameReader::with_buffer(
-        stream,
+        FdReader {
+            stream,
+            fds: Default::default(),
+        },
         Decoder::new(Peer::Daemon, limits),
         Vec::with_capacity(buffer),
     );
@@ -188,6 +254,9 @@ pub(crate) fn forward(
         body_done: small_body.is_some() || body == RequestBody::None,
         asked_client: false,
         client_gone: false,
+        error_override: t.error_override,
+        overridden: None,
+        sendfile: t.enable_sendfile,
     };
     // response-socket-timeout (which defaults to socket-timeout): how long
     // a write of the response to a slow client may block.
@@ -207,7 +276,11 @@ pub(crate) fn forward(
         None => "daemon process".to_string(),
     };
     let status = match result {
-        Ok(()) => return crate::httpd::OK,
+        Ok(()) => match x.overridden {
+            // Apache answers with its own error page (ErrorDocument).
+            Some(code) => return code as c_int,
+            None => return crate::httpd::OK,
+        },
         Err(Failure::Protocol(e)) => {
             let msg = format!(
                 "Request to daemon process group '{name}' failed: {e}. The {who} was serving '{uri}' (request id {request_id})."
@@ -224,6 +297,16 @@ pub(crate) fn forward(
                 ),
             );
             status
+        }
+        Err(Failure::BadFile(why)) => {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): Request to daemon process group '{name}' failed: the {who} passed an unusable file ({why}) for '{uri}' (request id {request_id})."
+                ),
+            );
+            502
         }
         Err(Failure::BadHeader(why)) => {
             log::request(
@@ -296,6 +379,7 @@ enum Failure {
     Protocol(ProtocolError),
     Daemon { status: u16, message: String },
     BadHeader(String),
+    BadFile(String),
     ClientGone,
 }
 
@@ -313,10 +397,17 @@ struct Exchange<'r> {
     body_done: bool,
     asked_client: bool,
     client_gone: bool,
+    /// WSGIErrorOverride is on for this request.
+    error_override: bool,
+    /// The application's error status, held back for Apache to answer;
+    /// its body is read and dropped.
+    overridden: Option<u16>,
+    /// WSGIEnableSendfile.
+    sendfile: bool,
 }
 
 impl Exchange<'_> {
-    fn relay(&mut self, reader: &mut FrameReader<UnixStream>) -> Result<(), Failure> {
+    fn relay(&mut self, reader: &mut FrameReader<FdReader>) -> Result<(), Failure> {
         let mut body_buf: Vec<u8> = Vec::new();
         let mut sink = ApacheSink::new(self.r, false, None);
         loop {
@@ -333,6 +424,10 @@ impl Exchange<'_> {
                         wsgi::validate::header(&k, &v).map_err(Failure::BadHeader)?;
                         headers.push((k, v));
                     }
+                    if self.error_override && status >= 400 {
+                        self.overridden = Some(status);
+                        continue;
+                    }
                     let head = wsgi::ResponseHead {
                         status,
                         status_line,
@@ -341,7 +436,7 @@ impl Exchange<'_> {
                     let _ = sink.start(&head);
                 }
                 Frame::Body { data, flush } => {
-                    if self.client_gone {
+                    if self.client_gone || self.overridden.is_some() {
                         continue;
                     }
                     self.head_sent = true;
@@ -353,6 +448,15 @@ impl Exchange<'_> {
                         let _ = self.writer.flush();
                         return Err(Failure::ClientGone);
                     }
+                }
+                Frame::File { offset, len } => {
+                    let fd = reader.get_mut().fds.pop_front().ok_or_else(|| {
+                        Failure::BadFile("a file frame came without a file descriptor".into())
+                    })?;
+                    if self.client_gone || self.overridden.is_some() {
+                        continue;
+                    }
+                    self.send_file(fd, offset, len)?;
                 }
                 Frame::End => return Ok(()),
                 Frame::Error { kind, message } => {
@@ -367,6 +471,53 @@ impl Exchange<'_> {
                 }
             }
         }
+    }
+
+    /// Sends `len` bytes from `offset` of a file the daemon passed, with
+    /// Apache's file bucket (sendfile when enabled): the bytes never cross
+    /// the daemon socket. Only a regular file holding those bytes is used.
+    fn send_file(
+        &mut self,
+        fd: std::os::fd::OwnedFd,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), Failure> {
+        let file = std::fs::File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| Failure::BadFile(format!("fstat failed: {e}")))?;
+        if !meta.is_file() {
+            return Err(Failure::BadFile("not a regular file".into()));
+        }
+        if offset.saturating_add(len) > meta.len() {
+            return Err(Failure::BadFile(format!(
+                "{len} bytes from offset {offset} were asked for, but the file has {} bytes",
+                meta.len()
+            )));
+        }
+        log::request(
+            self.r,
+            Level::Debug,
+            &format!(
+                "mod_wsgi (pid={}): Sending {len} bytes from offset {offset} of a file passed by the daemon process (sendfile {}).",
+                std::process::id(),
+                if self.sendfile { "on" } else { "off" }
+            ),
+        );
+        self.head_sent = true;
+        if self
+            .r
+            .send_file(file.as_fd(), offset as i64, len as i64, self.sendfile)
+            .is_err()
+        {
+            self.client_gone = true;
+            let mut out = Vec::new();
+            protocol::encode_abort(b"the client went away", &mut out);
+            self.writer.pending_mut().extend_from_slice(&out);
+            let _ = self.writer.flush();
+            return Err(Failure::ClientGone);
+        }
+        Ok(())
     }
 
     /// Answers a body credit with exactly one body frame of 1..=N bytes

@@ -32,6 +32,10 @@ pub struct Group {
     listener: Option<OwnedFd>,
     /// Why the group cannot serve, when it cannot.
     pub broken: Option<String>,
+    /// The uid its daemon processes run as (`user=`, else Apache's `User`;
+    /// this process's own uid when Apache does not start as root). None
+    /// when `user=` names no user (the daemons then cannot start).
+    pub daemon_uid: Option<u32>,
     slots: Vec<SlotRec>,
 }
 
@@ -54,6 +58,17 @@ fn lock() -> Option<std::sync::MutexGuard<'static, Registry>> {
     REGISTRY
         .get()
         .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// The uid the daemon processes of group `name` run as: Apache's children
+/// check it against the peer of the socket they connected to.
+pub fn daemon_uid(name: &str) -> Option<u32> {
+    let reg = REGISTRY.get()?;
+    let reg = reg.lock().unwrap_or_else(|e| e.into_inner());
+    reg.groups
+        .iter()
+        .find(|g| g.config.name == name)?
+        .daemon_uid
 }
 
 /// The group's socket path and configuration, for the Apache child side.
@@ -122,6 +137,32 @@ fn socket_path(pconf: &Pool, s: &Server, d: &DaemonProcess) -> Option<PathBuf> {
     }))
 }
 
+/// Warns when the directory of a daemon socket lets other users replace the
+/// socket (writable by others without the sticky bit): requests, with their
+/// cookies and credentials, could then reach an impostor. Apache's children
+/// refuse a peer that is not the daemon's user, but a socket directory only
+/// root can write to is the real protection.
+fn warn_if_others_may_write(socket: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = socket.parent() else { return };
+    let Ok(m) = std::fs::metadata(dir) else {
+        return;
+    };
+    let mode = m.mode();
+    if mode & 0o002 != 0 && mode & 0o1000 == 0 {
+        say(
+            ApLevel::Warning,
+            &format!(
+                "The directory '{}' of the daemon process sockets is writable by other users (mode {:04o}) \
+                 without the sticky bit: another user could replace a socket. Make it writable by root only \
+                 (WSGISocketPrefix, DefaultRuntimeDir).",
+                dir.display(),
+                mode & 0o7777
+            ),
+        );
+    }
+}
+
 /// post_config, second pass: bind, fork and register every group's daemons.
 pub(crate) fn post_config(pconf: &Pool, s: &Server) {
     let Some(globals) = crate::module::globals() else {
@@ -152,8 +193,17 @@ pub(crate) fn post_config(pconf: &Pool, s: &Server) {
             Some(u) => (u.uid, u.gid),
             None => (apache_uid, apache_gid),
         };
+        let daemon_uid = if !sys::is_root() {
+            Some(sys::euid())
+        } else {
+            match d.user.as_deref() {
+                Some(spec) => sys::lookup_user(spec).map(|u| u.uid),
+                None => Some(apache_uid),
+            }
+        };
         let mut broken = None;
         let socket = socket_path(pconf, s, d).unwrap_or_default();
+        warn_if_others_may_write(&socket);
         let listener = match sys::listen_unix(&socket, d.listen_backlog, sock_uid, sock_gid) {
             Ok(fd) => Some(fd),
             Err(e) => {
@@ -180,6 +230,7 @@ pub(crate) fn post_config(pconf: &Pool, s: &Server) {
             socket,
             listener,
             broken,
+            daemon_uid,
             slots,
         });
     }

@@ -27,6 +27,7 @@
 //! | 0x21 | response head   | daemon  | status line, then the response headers   |
 //! | 0x22 | body credit     | daemon  | u32: "send me up to N request body bytes"|
 //! | 0x23 | error           | daemon  | kind byte, message (maps to 500/503/504) |
+//! | 0x24 | file            | daemon  | offset, length; a descriptor via SCM_RIGHTS |
 //! | 0x31 | body            | both    | raw bytes; flag 0x01 = flush             |
 //! | 0x32 | end             | both    | empty: end of request body / response    |
 //! | 0x33 | goodbye         | both    | empty: "I will close, do not reuse"      |
@@ -37,7 +38,7 @@
 //!   (hello, head, small body, end) becomes one buffer and one `write`:
 //!   [`encode_hello`], [`encode_request_head`], [`encode_response_head`],
 //!   [`encode_body`], [`encode_body_header`], [`encode_end`],
-//!   [`encode_goodbye`], [`encode_body_credit`], [`encode_error`],
+//!   [`encode_goodbye`], [`encode_body_credit`], [`encode_error`], [`encode_file`],
 //!   [`encode_abort`], and [`RequestHead::encode`] for the owned form.
 //! * [`Decoder::decode`] is incremental: give it whatever bytes you have and
 //!   it answers [`Decoded::NeedMore`] (with how many more bytes it needs at
@@ -75,7 +76,7 @@ use std::num::NonZeroU32;
 pub const MAGIC: [u8; 8] = *b"mwsgi-rs";
 
 /// The protocol version spoken by this build. Both sides must match exactly.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Length of the [`Hello`] greeting, frozen for all protocol versions.
 pub const HELLO_LEN: usize = 16;
@@ -108,8 +109,9 @@ const REQ_BODY_FOLLOWS: u32 = 0x8;
 const REQ_KNOWN_FLAGS: u32 =
     REQ_SCRIPT_RELOADING | REQ_BODY_LENGTH | REQ_BODY_CHUNKED | REQ_BODY_FOLLOWS;
 
-/// Fixed part of a request head payload: ids, times, length, timeout, flags.
-const REQ_FIXED_LEN: usize = 8 + 8 + 8 + 8 + 4 + 4;
+/// Fixed part of a request head payload: ids, times, length, timeout,
+/// server index, flags.
+const REQ_FIXED_LEN: usize = 8 + 8 + 8 + 8 + 4 + 4 + 4;
 
 /// Bodies up to this size are copied into the writer's pending buffer (one
 /// `write` for many small frames); larger ones go out with `write_vectored`.
@@ -189,6 +191,9 @@ pub enum FrameType {
     BodyCredit = 0x22,
     /// The daemon failed the request.
     Error = 0x23,
+    /// Response body bytes from a file: a descriptor passed with the frame
+    /// (SCM_RIGHTS), an offset and a length.
+    File = 0x24,
     /// Request or response body bytes.
     Body = 0x31,
     /// End of the request body or of the response.
@@ -206,6 +211,7 @@ impl FrameType {
             0x21 => FrameType::ResponseHead,
             0x22 => FrameType::BodyCredit,
             0x23 => FrameType::Error,
+            0x24 => FrameType::File,
             0x31 => FrameType::Body,
             0x32 => FrameType::End,
             0x33 => FrameType::Goodbye,
@@ -230,6 +236,7 @@ impl FrameType {
             FrameType::ResponseHead => "response headers frame",
             FrameType::BodyCredit => "body credit frame",
             FrameType::Error => "error frame",
+            FrameType::File => "file frame",
             FrameType::Body => "body frame",
             FrameType::End => "end frame",
             FrameType::Goodbye => "goodbye frame",
@@ -244,6 +251,7 @@ impl FrameType {
             FrameType::ResponseHead => "the rest of a response headers frame",
             FrameType::BodyCredit => "the rest of a body credit frame",
             FrameType::Error => "the rest of an error frame",
+            FrameType::File => "the rest of a file frame",
             FrameType::Body => "the rest of a body frame",
             FrameType::End => "the rest of an end frame",
             FrameType::Goodbye => "the rest of a goodbye frame",
@@ -341,6 +349,11 @@ pub struct RequestMeta<'a> {
     /// How long the Apache child waits on any single socket read or write for
     /// this request (`socket-timeout`), in milliseconds; 0 means no limit.
     pub timeout_ms: u32,
+    /// Position of the request's `server_rec` (its VirtualHost) in httpd's
+    /// server list, 0 for the main server. The daemon was forked from the
+    /// same configuration, so it has the same list and logs the request's
+    /// lines to that server's ErrorLog.
+    pub server_index: u32,
     /// `WSGIScriptReloading`: reload the script when its mtime changes.
     pub script_reloading: bool,
     /// The request body's shape.
@@ -378,6 +391,7 @@ impl RequestHeadRef<'_> {
             request_start_us: m.request_start_us,
             queue_start_us: m.queue_start_us,
             timeout_ms: m.timeout_ms,
+            server_index: m.server_index,
             script_reloading: m.script_reloading,
             body: m.body,
             body_follows: m.body_follows,
@@ -398,6 +412,7 @@ pub struct RequestHead {
     pub request_start_us: u64,
     pub queue_start_us: u64,
     pub timeout_ms: u32,
+    pub server_index: u32,
     pub script_reloading: bool,
     pub body: RequestBody,
     pub body_follows: bool,
@@ -418,6 +433,7 @@ impl RequestHead {
             request_start_us: self.request_start_us,
             queue_start_us: self.queue_start_us,
             timeout_ms: self.timeout_ms,
+            server_index: self.server_index,
             script_reloading: self.script_reloading,
             body: self.body,
             body_follows: self.body_follows,
@@ -571,6 +587,9 @@ pub enum Frame<'a> {
     BodyCredit(NonZeroU32),
     /// The daemon failed the request.
     Error { kind: ErrorKind, message: &'a [u8] },
+    /// Response body: `len` bytes from `offset` of the file whose descriptor
+    /// came with this frame (SCM_RIGHTS, outside the byte stream).
+    File { offset: u64, len: u64 },
     /// Body bytes. A large body frame arrives as several pieces; `flush` is
     /// true only on the last piece of a frame sent with the flush flag.
     Body { data: &'a [u8], flush: bool },
@@ -900,7 +919,16 @@ impl Decoder {
                     problem: "its payload is not 4 bytes",
                 });
             }
-            FrameType::End | FrameType::Goodbye | FrameType::BodyCredit => (len, ""),
+            FrameType::File if len != 16 => {
+                return Err(ProtocolError::Malformed {
+                    peer,
+                    frame: ty.name(),
+                    problem: "its payload is not 16 bytes",
+                });
+            }
+            FrameType::End | FrameType::Goodbye | FrameType::BodyCredit | FrameType::File => {
+                (len, "")
+            }
             FrameType::RequestHead => (self.limits.max_request_head, "the request head limit"),
             FrameType::ResponseHead => (self.limits.max_response_head, "the response head limit"),
             FrameType::Error => (MAX_MESSAGE_LEN as u32 + 1, "the error message limit"),
@@ -958,6 +986,20 @@ impl Decoder {
                     let kind = ErrorKind::from_byte(kind)
                         .ok_or_else(|| malformed(ty, "its error kind byte is unknown"))?;
                     Frame::Error { kind, message }
+                }
+                FrameType::File => {
+                    let offset = le_u64(&payload[..8]);
+                    let len = le_u64(&payload[8..16]);
+                    if len == 0 {
+                        return Err(malformed(ty, "it sends zero bytes"));
+                    }
+                    if offset.checked_add(len).is_none_or(|e| e > i64::MAX as u64) {
+                        return Err(malformed(
+                            ty,
+                            "its offset and length run past the largest file",
+                        ));
+                    }
+                    Frame::File { offset, len }
                 }
                 FrameType::Abort => Frame::Abort { reason: payload },
                 FrameType::End => Frame::End,
@@ -1019,6 +1061,7 @@ impl FrameType {
             FrameType::ResponseHead => "a response headers frame",
             FrameType::BodyCredit => "a body credit frame",
             FrameType::Error => "an error frame",
+            FrameType::File => "a file frame",
             FrameType::Body => "a body frame",
             FrameType::End => "an end frame",
             FrameType::Goodbye => "a goodbye frame",
@@ -1095,6 +1138,7 @@ fn parse_request_head(payload: &[u8]) -> Result<RequestHeadRef<'_>, &'static str
     let queue_start_us = cur.u64().ok_or(SHORT)?;
     let content_length = cur.u64().ok_or(SHORT)?;
     let timeout_ms = cur.u32().ok_or(SHORT)?;
+    let server_index = cur.u32().ok_or(SHORT)?;
     let flags = cur.u32().ok_or(SHORT)?;
     if flags & !REQ_KNOWN_FLAGS != 0 {
         return Err("it has unknown flag bits set");
@@ -1127,6 +1171,7 @@ fn parse_request_head(payload: &[u8]) -> Result<RequestHeadRef<'_>, &'static str
             request_start_us,
             queue_start_us,
             timeout_ms,
+            server_index,
             script_reloading: flags & REQ_SCRIPT_RELOADING != 0,
             body,
             body_follows,
@@ -1181,6 +1226,12 @@ impl<'a> Cursor<'a> {
 
 fn le_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
 }
 
 // ---------------------------------------------------------------------------
@@ -1328,6 +1379,7 @@ where
             out.extend_from_slice(&meta.queue_start_us.to_le_bytes());
             out.extend_from_slice(&content_length.to_le_bytes());
             out.extend_from_slice(&meta.timeout_ms.to_le_bytes());
+            out.extend_from_slice(&meta.server_index.to_le_bytes());
             out.extend_from_slice(&flags.to_le_bytes());
             for s in [
                 meta.process_group,
@@ -1451,6 +1503,16 @@ pub fn encode_goodbye(out: &mut Vec<u8>) {
 pub fn encode_body_credit(bytes: NonZeroU32, out: &mut Vec<u8>) {
     push_header(FrameType::BodyCredit, 0, 4, out);
     out.extend_from_slice(&bytes.get().to_le_bytes());
+}
+
+/// Append a file frame: `len` (> 0) response body bytes from `offset` of
+/// the file whose descriptor the caller sends with these bytes (SCM_RIGHTS
+/// on the frame's first byte). The receiver reads the file itself, so the
+/// bytes never cross the socket.
+pub fn encode_file(offset: u64, len: u64, out: &mut Vec<u8>) {
+    push_header(FrameType::File, 0, 16, out);
+    out.extend_from_slice(&offset.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
 }
 
 /// Append an error frame. Messages longer than [`MAX_MESSAGE_LEN`] are cut.
@@ -1698,6 +1760,17 @@ impl<W: Write> FrameWriter<W> {
         let result = self.inner.write_all(&self.pending);
         self.pending.clear();
         result.map_err(|e| self.write_error(e))
+    }
+
+    /// Send everything pending, then let `f` write to the socket itself
+    /// (a frame that carries a file descriptor needs `sendmsg`); its errors
+    /// become the same [`ProtocolError`]s as the writer's own.
+    pub fn send_raw(
+        &mut self,
+        f: impl FnOnce(&mut W) -> io::Result<()>,
+    ) -> Result<(), ProtocolError> {
+        self.flush()?;
+        f(&mut self.inner).map_err(|e| self.write_error(e))
     }
 
     fn write_error(&self, source: io::Error) -> ProtocolError {
@@ -1959,6 +2032,7 @@ mod tests {
         Response(ResponseHead),
         Credit(u32),
         Error(ErrorKind, Vec<u8>),
+        File(u64, u64),
         Body(Vec<u8>, bool),
         End,
         Goodbye,
@@ -1972,6 +2046,7 @@ mod tests {
             Frame::ResponseHead(r) => Owned::Response(r.into_owned()),
             Frame::BodyCredit(n) => Owned::Credit(n.get()),
             Frame::Error { kind, message } => Owned::Error(kind, message.to_vec()),
+            Frame::File { offset, len } => Owned::File(offset, len),
             Frame::Body { data, flush } => Owned::Body(data.to_vec(), flush),
             Frame::End => Owned::End,
             Frame::Goodbye => Owned::Goodbye,
@@ -2029,6 +2104,7 @@ mod tests {
             request_start_us: 1_700_000_000_123_456,
             queue_start_us: 1_700_000_000_123_999,
             timeout_ms: 60_000,
+            server_index: 0x0a0b_0c0d,
             script_reloading: true,
             body: RequestBody::Length(11),
             body_follows: true,
@@ -2099,6 +2175,7 @@ mod tests {
         encode_body(b"chunk one", true, &mut out);
         encode_body(b"", true, &mut out);
         encode_body(&[0u8, 0xff, 0x00, 0x80], false, &mut out);
+        encode_file(4096, 1 << 40, &mut out);
         encode_end(&mut out);
         encode_response_head(b"", Vec::<(&[u8], &[u8])>::new(), &limits, &mut out).unwrap();
         for kind in [
@@ -2119,6 +2196,7 @@ mod tests {
             Owned::Body(b"chunk one".to_vec(), true),
             Owned::Body(Vec::new(), true),
             Owned::Body(vec![0, 0xff, 0, 0x80], false),
+            Owned::File(4096, 1 << 40),
             Owned::End,
             Owned::Response(ResponseHead::default()),
         ];
@@ -2180,6 +2258,36 @@ mod tests {
         assert_eq!(names[5], b"SERVER_PORT");
         assert_eq!(head.meta.body, RequestBody::Length(11));
         assert!(head.meta.body_follows && head.meta.script_reloading);
+    }
+
+    #[test]
+    fn server_index_round_trips_and_sits_before_the_flags() {
+        for index in [0u32, 1, 7, u32::MAX] {
+            let req = RequestHead {
+                server_index: index,
+                ..sample_request()
+            };
+            let mut out = Vec::new();
+            encode_hello(&hello(Peer::ApacheChild), &mut out);
+            req.encode(&Limits::default(), &mut out).unwrap();
+            let payload = &out[HELLO_LEN + FRAME_HEADER_LEN..];
+            assert_eq!(le_u32(&payload[36..40]), index);
+            let back = decode_pieces(Peer::ApacheChild, &[&out]).unwrap();
+            assert_eq!(
+                back,
+                vec![Owned::Hello(hello(Peer::ApacheChild)), Owned::Request(req)]
+            );
+        }
+        // A head cut inside the server index (an old, shorter layout) is
+        // refused as too short, not read with the flags shifted.
+        let p = valid_request_payload();
+        let err = frames_state(Peer::ApacheChild)
+            .decode(&request_payload_frame(&p[..38]))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("shorter than its fixed fields"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -2667,6 +2775,75 @@ mod tests {
     }
 
     #[test]
+    fn malformed_file_frames() {
+        let mut ok = Vec::new();
+        encode_file(7, 9, &mut ok);
+        assert_eq!(ok.len(), FRAME_HEADER_LEN + 16);
+        assert_eq!(
+            own(match frames_state(Peer::Daemon).decode(&ok).unwrap() {
+                Decoded::Frame { frame, .. } => frame,
+                other => panic!("{other:?}"),
+            }),
+            Owned::File(7, 9)
+        );
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                {
+                    let mut f = Vec::new();
+                    push_header(FrameType::File, 0, 15, &mut f);
+                    f.extend_from_slice(&[0; 15]);
+                    f
+                },
+                "its payload is not 16 bytes",
+            ),
+            (
+                {
+                    let mut f = Vec::new();
+                    push_header(FrameType::File, 0, 17, &mut f);
+                    f
+                },
+                "its payload is not 16 bytes",
+            ),
+            (
+                {
+                    let mut f = Vec::new();
+                    encode_file(7, 0, &mut f);
+                    f
+                },
+                "it sends zero bytes",
+            ),
+            (
+                {
+                    let mut f = Vec::new();
+                    encode_file(u64::MAX, 2, &mut f);
+                    f
+                },
+                "its offset and length run past the largest file",
+            ),
+            (
+                {
+                    let mut f = Vec::new();
+                    encode_file(i64::MAX as u64, 1, &mut f);
+                    f
+                },
+                "its offset and length run past the largest file",
+            ),
+        ];
+        for (bytes, problem) in cases {
+            let err = frames_state(Peer::Daemon).decode(&bytes).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("the daemon process sent a malformed file frame: {problem}")
+            );
+        }
+        // Only a daemon sends files.
+        assert!(matches!(
+            frames_state(Peer::ApacheChild).decode(&ok),
+            Err(ProtocolError::WrongDirection { .. })
+        ));
+    }
+
+    #[test]
     fn malformed_small_frames() {
         let mut f = Vec::new();
         push_header(FrameType::BodyCredit, 0, 4, &mut f);
@@ -2731,22 +2908,24 @@ mod tests {
 
         let mut h = Vec::new();
         encode_hello(&hello(Peer::Daemon), &mut h);
-        let mut v2 = h.clone();
-        v2[8..10].copy_from_slice(&2u16.to_le_bytes());
+        // A daemon from the build before the request head carried the
+        // server index.
+        let mut v1 = h.clone();
+        v1[8..10].copy_from_slice(&1u16.to_le_bytes());
         let err = Decoder::new(Peer::Daemon, Limits::default())
-            .decode(&v2)
+            .decode(&v1)
             .unwrap_err();
         assert!(matches!(
             err,
             ProtocolError::VersionMismatch {
-                theirs: 2,
-                ours: 1,
+                theirs: 1,
+                ours: 2,
                 ..
             }
         ));
         assert_eq!(
             err.to_string(),
-            "the daemon process speaks daemon protocol version 2 but this process speaks version 1; the Apache \
+            "the daemon process speaks daemon protocol version 1 but this process speaks version 2; the Apache \
              child processes and the daemon processes come from different mod_wsgi-rs builds, so stop and start \
              Apache completely"
         );

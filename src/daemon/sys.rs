@@ -274,6 +274,12 @@ pub fn drop_privileges(
     Ok(())
 }
 
+/// `geteuid()`.
+pub fn euid() -> u32 {
+    // SAFETY: no memory involved.
+    unsafe { libc::geteuid() }
+}
+
 /// Whether this process runs as root (`geteuid() == 0`).
 pub fn is_root() -> bool {
     // SAFETY: no memory involved.
@@ -513,6 +519,121 @@ pub fn listen_unix(path: &Path, backlog: i32, uid: u32, gid: u32) -> io::Result<
     }
 }
 
+/// `listen()` again on a socket that is already listening, after the
+/// daemon dropped its privileges: Linux records the credentials of the
+/// last caller of `listen()` and hands them to every later `connect()` as
+/// the peer's `SO_PEERCRED`, so Apache's children then see the daemon's
+/// uid instead of root's (the parent's, which created the socket).
+pub fn relisten(listener: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen on a socket fd we hold; no pointers.
+    cvt(unsafe { libc::listen(listener.as_raw_fd(), backlog) }).map(|_| ())
+}
+
+/// Room for this many descriptors in one `recvmsg`; the daemon sends one
+/// per file frame, and Linux never joins two of its messages carrying
+/// descriptors into one read.
+const MAX_FDS_PER_READ: usize = 4;
+
+/// `sendmsg` of `bytes` with `fd` attached (SCM_RIGHTS): the receiver gets
+/// its own descriptor for the same open file. Returns how many bytes went;
+/// the descriptor travels with the first of them, so the caller writes any
+/// rest as ordinary bytes.
+pub fn send_with_fd(sock: BorrowedFd<'_>, bytes: &[u8], fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    let mut iov = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: msg points at iov and control, which outlive the call; the
+    // cmsg header is written inside control, which CMSG_SPACE sized for one
+    // int; sendmsg only reads them.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut c_void;
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::c_int, raw);
+        loop {
+            let n = libc::sendmsg(sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL);
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// `recvmsg` into `buf`, appending any descriptors that came with the bytes
+/// (SCM_RIGHTS, close-on-exec) to `fds`. More descriptors than fit in one
+/// read is an error (the kernel closed the rest).
+pub fn recv_with_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    let int = std::mem::size_of::<libc::c_int>();
+    // SAFETY: pure arithmetic.
+    let space = unsafe { libc::CMSG_SPACE((int * MAX_FDS_PER_READ) as u32) } as usize;
+    // u64s keep the control buffer aligned for cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: msg points at iov (over buf) and control, which outlive the
+    // call; the kernel writes at most msg_controllen bytes of control and
+    // buf.len() bytes of buf. The cmsg walk stays inside msg_controllen as
+    // CMSG_NXTHDR guarantees, and each received descriptor is new and ours.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr() as *mut c_void;
+        msg.msg_controllen = space as _;
+        let n = loop {
+            let n = libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+            if n >= 0 {
+                break n as usize;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        };
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg);
+                let header = data as usize - cmsg as usize;
+                let count = ((*cmsg).cmsg_len as usize).saturating_sub(header) / int;
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned((data as *const libc::c_int).add(i));
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the daemon process sent more file descriptors at once than expected",
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// `accept4(SOCK_CLOEXEC)` on a listener; `WouldBlock` when another
 /// process or thread took the connection first (non-blocking listener).
 pub fn accept(listener: BorrowedFd<'_>) -> io::Result<UnixStream> {
@@ -622,26 +743,6 @@ pub fn server_timeout(s: &crate::httpd::Server) -> Duration {
     // SAFETY: a live server_rec; reads one field.
     let us = unsafe { (*s.as_ptr()).timeout };
     Duration::from_micros(us.max(0) as u64)
-}
-
-/// Every server_rec (main server first), as (hostname, port) and pointer,
-/// so a daemon can log to the VirtualHost a request came through.
-pub fn find_server(hostname: &str, port: u16) -> Option<&'static crate::httpd::Server> {
-    let main = crate::httpd::Server::main()?;
-    let mut s = Some(main);
-    let mut by_name = None;
-    while let Some(cur) = s {
-        if cur.hostname() == hostname {
-            // SAFETY: reads one field of a live server_rec.
-            let p = unsafe { (*cur.as_ptr()).port };
-            if p == port || p == 0 {
-                return Some(cur);
-            }
-            by_name.get_or_insert(cur);
-        }
-        s = cur.next();
-    }
-    by_name.or(Some(main))
 }
 
 /// `apr_proc_t` for one daemon process, allocated in the configuration
@@ -798,4 +899,48 @@ pub enum OtherChild {
     Unregister,
     /// RESTART, RUNNING and friends: nothing to do.
     Other,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn descriptors_travel_with_their_bytes_in_order() {
+        let dir = std::env::temp_dir().join(format!("mwsgi-fd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (p1, p2) = (dir.join("one"), dir.join("two"));
+        std::fs::write(&p1, b"first file").unwrap();
+        std::fs::write(&p2, b"second file").unwrap();
+        let (f1, f2) = (
+            std::fs::File::open(&p1).unwrap(),
+            std::fs::File::open(&p2).unwrap(),
+        );
+        let (mut a, b) = UnixStream::pair().unwrap();
+        assert_eq!(send_with_fd(a.as_fd(), b"head1", f1.as_fd()).unwrap(), 5);
+        a.write_all(b"plain").unwrap();
+        assert_eq!(send_with_fd(a.as_fd(), b"head2", f2.as_fd()).unwrap(), 5);
+        drop(a);
+        let mut got = Vec::new();
+        let mut fds = Vec::new();
+        let mut buf = [0u8; 64];
+        loop {
+            let n = recv_with_fds(b.as_fd(), &mut buf, &mut fds).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"head1plainhead2");
+        assert_eq!(fds.len(), 2);
+        let mut texts = Vec::new();
+        for fd in fds {
+            let mut s = String::new();
+            std::fs::File::from(fd).read_to_string(&mut s).unwrap();
+            texts.push(s);
+        }
+        assert_eq!(texts, ["first file", "second file"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -25,6 +25,7 @@ use super::sys;
 use crate::config::DaemonProcess;
 use crate::httpd::Server;
 use crate::httpd::log::{self, Level};
+use crate::httpd::server::ServerRef;
 use crate::python::{init, modwsgi, script};
 use crate::wsgi::{self, environ, response};
 use pyo3::prelude::*;
@@ -141,6 +142,12 @@ pub fn run(
     delay: Duration,
 ) -> ! {
     let parent = std::os::unix::process::parent_id();
+    // What belongs to no request (start, stop, refused connections, output
+    // outside requests) goes to the ErrorLog of the server the
+    // WSGIDaemonProcess was read in, as with mod_wsgi.
+    if let Some(s) = Server::by_id(group.scope.server_id) {
+        log::set_process_server(s);
+    }
     sys::reset_signals();
     sys::close_apache_listeners();
     let ready = REPORT.get_or_init(|| ready);
@@ -202,6 +209,14 @@ pub fn run(
         fail_startup(&format!(
             "Daemon process '{name}' could not switch to uid={} gid={}: {e}.",
             user.uid, gid
+        ));
+    }
+    // Connections made from now on get this process's uid as their peer's
+    // (SO_PEERCRED), which Apache's children check before they send a
+    // request: until now they saw root, the parent that created the socket.
+    if let Err(e) = sys::relisten(listener.as_fd(), group.listen_backlog) {
+        fail_startup(&format!(
+            "Daemon process '{name}' could not listen on its socket again after switching user: {e}."
         ));
     }
     // After setuid, which clears it: die with the parent. If the parent
@@ -684,22 +699,20 @@ impl wsgi::ResponseSink for SocketSink {
     }
 
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
-        // The file is read here and sent as body frames (no sendfile across
-        // the socket); `fd` stays owned by the Python file object.
-        use std::os::unix::fs::FileExt;
+        // The Apache child gets a descriptor of its own for the file (a new
+        // open of it, so that its reads do not move the application's file
+        // position) with a file frame, and sends the bytes itself with a
+        // file bucket (sendfile when enabled): they never cross the socket.
+        // `fd` stays owned by the Python file object.
         let dup = reopen_fd(fd)?;
-        let mut buf = vec![0u8; 64 * 1024];
-        let (mut off, end) = (offset, offset.saturating_add(len));
-        while off < end {
-            let want = ((end - off) as usize).min(buf.len());
-            let n = dup.read_at(&mut buf[..want], off)?;
-            if n == 0 {
-                break;
-            }
-            self.conn.with_writer(|w| w.body(&buf[..n], false))?;
-            off += n as u64;
-        }
-        self.conn.with_writer(|w| w.flush())
+        let mut frame = Vec::with_capacity(24);
+        protocol::encode_file(offset, len, &mut frame);
+        self.conn.with_writer(|w| {
+            w.send_raw(|sock| {
+                let sent = sys::send_with_fd(sock.as_fd(), &frame, dup.as_fd())?;
+                io::Write::write_all(sock, &frame[sent..])
+            })
+        })
     }
 }
 
@@ -790,8 +803,9 @@ impl wsgi::BodySource for SocketBody {
 /// `wsgi.errors` and tracebacks in the daemon: the error log of the
 /// VirtualHost the request came through, tagged with the client.
 struct DaemonLog {
-    server_name: String,
-    server_port: u16,
+    /// None: the request named no server this process knows (this
+    /// process's own server then).
+    server: Option<ServerRef>,
     prefix: String,
 }
 
@@ -803,7 +817,7 @@ impl wsgi::RequestLog for DaemonLog {
             wsgi::LogLevel::Info => Level::Info,
             wsgi::LogLevel::Debug => Level::Debug,
         };
-        let server = sys::find_server(&self.server_name, self.server_port);
+        let server = self.server.as_deref();
         log::server(server, l, &format!("{}{msg}", self.prefix));
     }
 }
@@ -1021,11 +1035,13 @@ fn run_request(
         (Some(a), None) => format!("[client {a}] "),
         _ => String::new(),
     };
+    // The Apache child named the request's server by its position in the
+    // server list, which is the same in this process.
+    let server = Server::at_position(head.server_index).map(ServerRef::new);
+    // sys.stdout, sys.stderr and `log` records on this thread go there too.
+    let _current = server.map(|s| log::CurrentServer::enter(s, client.clone()));
     let reqlog: Arc<DaemonLog> = Arc::new(DaemonLog {
-        server_name: var(b"SERVER_NAME").unwrap_or_default(),
-        server_port: var(b"SERVER_PORT")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0),
+        server,
         prefix: client,
     });
     let filename = String::from_utf8_lossy(&head.script_filename).into_owned();

@@ -6,10 +6,12 @@
 //! the record's name is `mod_wsgi.c`, so `LogLevel wsgi:debug` works as it
 //! does with mod_wsgi.
 
+use super::server::ServerRef;
 use super::{Request, Server, sys};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::os::raw::c_int;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(i32)]
@@ -30,11 +32,32 @@ fn to_cstring(msg: &str) -> CString {
     CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
 }
 
-/// `ap_log_error` for `s` (the main server when None).
+/// The server whose log takes what belongs to no request in this process:
+/// null (the main server) except in a daemon process, which sets the
+/// server its WSGIDaemonProcess was read in. A daemon process lives for one
+/// configuration generation and never reloads the module, so this cannot
+/// outlive the server_rec it points at.
+static PROCESS_SERVER: AtomicPtr<sys::server_rec> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Sends this process's lines that belong to no request to `s`'s ErrorLog
+/// (a daemon process: the server its WSGIDaemonProcess was read in).
+pub(crate) fn set_process_server(s: &'static Server) {
+    PROCESS_SERVER.store(s.as_ptr(), Ordering::Release);
+}
+
+/// `ap_log_error` for `s` (when None: this process's server, see
+/// [`set_process_server`], else the main server).
 pub(crate) fn server(s: Option<&Server>, level: Level, msg: &str) {
     let s = match s {
         Some(s) => s.as_ptr(),
-        None => Server::main().map_or(std::ptr::null_mut(), Server::as_ptr),
+        None => {
+            let p = PROCESS_SERVER.load(Ordering::Acquire);
+            if p.is_null() {
+                Server::main().map_or(std::ptr::null_mut(), Server::as_ptr)
+            } else {
+                p
+            }
+        }
     };
     let idx = crate::module::module_index();
     // SAFETY: s is a live server_rec or NULL (allowed: logs to stderr).
@@ -93,15 +116,52 @@ impl Drop for CurrentRequest {
     }
 }
 
-/// Logs to the current request if this thread is serving one, else to the
-/// main server.
+thread_local! {
+    /// In a daemon process, which has no request_rec: the VirtualHost of
+    /// the request this thread serves, and the `[client ...] ` tag that
+    /// `ap_log_rerror` would have added.
+    static CURRENT_SERVER: RefCell<Option<(ServerRef, String)>> = const { RefCell::new(None) };
+}
+
+/// Marks `server` (with the client tag `tag`) as the log of the request
+/// this daemon thread serves, until the guard drops.
+pub(crate) struct CurrentServer {
+    prev: Option<(ServerRef, String)>,
+}
+
+impl CurrentServer {
+    pub(crate) fn enter(server: ServerRef, tag: String) -> CurrentServer {
+        let prev = CURRENT_SERVER.with(|c| c.replace(Some((server, tag))));
+        CurrentServer { prev }
+    }
+}
+
+impl Drop for CurrentServer {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        CURRENT_SERVER.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// Logs to the current request if this thread is serving one (in a daemon
+/// process: to its VirtualHost, tagged with the client), else to this
+/// process's server.
 pub(crate) fn current(level: Level, msg: &str) {
     let r = CURRENT.with(|c| c.get());
-    if r.is_null() {
-        server(None, level, msg);
-    } else {
+    if !r.is_null() {
         // SAFETY: CURRENT is only set while the handler runs with a live r.
         request(unsafe { Request::from_ptr(r as *mut _) }, level, msg);
+        return;
+    }
+    let handled = CURRENT_SERVER.with(|c| match &*c.borrow() {
+        Some((s, tag)) => {
+            server(Some(s), level, &format!("{tag}{msg}"));
+            true
+        }
+        None => false,
+    });
+    if !handled {
+        server(None, level, msg);
     }
 }
 

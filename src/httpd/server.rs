@@ -55,6 +55,52 @@ impl Server {
         unsafe { self.raw().next.as_ref().map(|s| Server::from_ptr(s)) }
     }
 
+    /// This server's position in httpd's server list (0 = the main server).
+    /// Apache's children and the daemon processes are all forked from the
+    /// parent after the configuration was read, so a position names the
+    /// same VirtualHost in each of them.
+    pub(crate) fn position(&self) -> u32 {
+        let mut n = 0u32;
+        let mut s = Server::main();
+        while let Some(cur) = s {
+            if std::ptr::eq(cur, self) {
+                return n;
+            }
+            n = n.saturating_add(1);
+            s = cur.next();
+        }
+        0
+    }
+
+    /// The server at `position` in httpd's server list (see [`Self::position`]).
+    pub(crate) fn at_position(position: u32) -> Option<&'static Server> {
+        let mut s = Server::main();
+        for _ in 0..position {
+            s = s?.next();
+        }
+        s
+    }
+
+    /// The server whose address is `id` (a value of [`Self::id`] taken in
+    /// this configuration generation), found by walking the server list:
+    /// `id` is only compared, never dereferenced.
+    pub(crate) fn by_id(id: usize) -> Option<&'static Server> {
+        let mut s = Server::main();
+        while let Some(cur) = s {
+            if cur.id() == id {
+                return Some(cur);
+            }
+            s = cur.next();
+        }
+        None
+    }
+
+    /// An opaque identity for this server_rec (its address), for pure
+    /// configuration code that must remember where a directive was read.
+    pub(crate) fn id(&self) -> usize {
+        self.as_ptr() as usize
+    }
+
     pub(crate) fn is_virtual(&self) -> bool {
         self.raw().is_virtual != 0
     }
@@ -63,5 +109,30 @@ impl Server {
     pub(crate) fn module_config(&self) -> *mut c_void {
         // SAFETY: module_config is this server's config vector.
         unsafe { sys::ap_get_module_config(self.raw().module_config, crate::module::module_ptr()) }
+    }
+}
+
+/// A `&'static Server` that may be kept by objects shared between threads
+/// (a daemon request's log, which Python holds). Sound because server_recs
+/// are written only while the configuration is read, before any thread that
+/// could hold one exists, and live for the whole configuration generation.
+#[derive(Clone, Copy)]
+pub(crate) struct ServerRef(&'static Server);
+
+// SAFETY: see the type's comment: read-only after configuration.
+unsafe impl Send for ServerRef {}
+// SAFETY: as above.
+unsafe impl Sync for ServerRef {}
+
+impl ServerRef {
+    pub(crate) fn new(s: &'static Server) -> ServerRef {
+        ServerRef(s)
+    }
+}
+
+impl std::ops::Deref for ServerRef {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        self.0
     }
 }

@@ -78,11 +78,16 @@ def application(environ, start_response):
         start_response('200 OK', [('Set-Cookie', 'a=1'), ('Set-Cookie', 'b=2'), ('Content-Type', 'text/plain; charset=utf-8')])
         return [b'ok']
     if q.startswith('file'):
-        path = environ['SCRIPT_FILENAME'].rsplit('/', 1)[0] + '/data.bin'
+        name = 'big.bin' if q == 'file-big' else 'data.bin'
+        path = environ['SCRIPT_FILENAME'].rsplit('/', 1)[0] + '/' + name
         f = open(path, 'rb')
         if q == 'file-offset':
             f.seek(10)
-        start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        headers = [('Content-Type', 'application/octet-stream')]
+        if q == 'file-length':
+            # Content-Length shorter than the file: only that much is sent.
+            headers.append(('Content-Length', '1000'))
+        start_response('200 OK', headers)
         return environ['wsgi.file_wrapper'](f, 4096)
     if q == 'big':
         start_response('200 OK', [('Content-Type', 'application/octet-stream')])
