@@ -9,7 +9,7 @@
 //! which a VirtualHost merges over the main server's) gives the same answer.
 #![forbid(unsafe_code)]
 
-use super::{ConfigError, Merge};
+use super::{AuthScript, ConfigError, Merge};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// WSGIMapHEADToGET.
@@ -93,6 +93,8 @@ pub struct DirConfig {
     pub trusted_proxy_headers: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<TrustedProxy>>,
     pub enable_sendfile: Option<bool>,
+    /// WSGIAuthUserScript.
+    pub auth_user_script: Option<AuthScript>,
 }
 
 impl DirConfig {
@@ -178,6 +180,11 @@ impl DirConfig {
     pub fn enable_sendfile(&self) -> bool {
         self.enable_sendfile.unwrap_or(false)
     }
+
+    /// WSGIAuthUserScript, if any.
+    pub fn auth_user_script(&self) -> Option<&AuthScript> {
+        self.auth_user_script.as_ref()
+    }
 }
 
 impl Merge for DirConfig {
@@ -215,6 +222,10 @@ impl Merge for DirConfig {
                 .clone()
                 .or_else(|| b.trusted_proxies.clone()),
             enable_sendfile: o.enable_sendfile.or(b.enable_sendfile),
+            auth_user_script: o
+                .auth_user_script
+                .clone()
+                .or_else(|| b.auth_user_script.clone()),
         }
     }
 }
