@@ -1,5 +1,7 @@
 //! mod_wsgi's access-control scripts: `WSGIAuthUserScript` behind the
-//! `wsgi` authn provider (`check_password`, `get_realm_hash`).
+//! `wsgi` authn provider (`check_password`, `get_realm_hash`),
+//! `WSGIAuthGroupScript` behind the `wsgi-group` authz provider
+//! (`groups_for_user`).
 //!
 //! They always run in Apache's children (embedded mode), also for a
 //! location whose application runs in a daemon process group, in the
@@ -16,7 +18,7 @@
 
 use crate::config::{AuthScript, GroupContext};
 use crate::httpd::Request;
-use crate::httpd::auth::{APACHE_VERSION, Authn};
+use crate::httpd::auth::{APACHE_VERSION, Authn, Authz};
 use crate::httpd::io::ApacheRequestLog;
 use crate::httpd::log::{self, CurrentRequest, Level};
 use crate::module::dir_config;
@@ -50,6 +52,11 @@ const DIGEST: Role = Role {
     function: "get_realm_hash",
     missing: "does not provide 'Digest' auth provider.",
     noun: "user authentication",
+};
+const GROUPS: Role = Role {
+    function: "groups_for_user",
+    missing: "does not provide group provider.",
+    noun: "group authentication",
 };
 /// `check_password(environ, user, password)`: True, False, None (no such
 /// user) or a user name (which replaces `r->user`).
@@ -135,6 +142,105 @@ pub(crate) fn get_realm_hash(r: &Request, user: &CStr, realm: &CStr) -> Authn {
         },
     )
     .unwrap_or(Authn::GeneralError)
+}
+
+/// `Require wsgi-group name ...`: granted when `groups_for_user(environ,
+/// user)` yields one of the names.
+pub(crate) fn check_groups(r: &Request, require_args: &str) -> Authz {
+    let Some(user) = r.user().map(|u| u.to_bytes().to_vec()) else {
+        return Authz::DeniedNoUser;
+    };
+    let _current = CurrentRequest::enter(r);
+    let pid = std::process::id();
+    let Some(script) = dir_config(r).auth_group_script().cloned() else {
+        log::server(
+            None,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): Location of WSGI group authorization script not provided."
+            ),
+        );
+        return Authz::Denied;
+    };
+    let path = script.path.clone();
+    let groups = call(
+        r,
+        &script,
+        &GROUPS,
+        |py| Ok(vec![latin1(py, &user)?.into_any()]),
+        |_py, result| {
+            let not_seq = format!(
+                "mod_wsgi (pid={pid}): Groups for user returned from '{path}' must be an \
+                 iterable sequence of byte strings"
+            );
+            let Ok(iter) = result.try_iter() else {
+                return Ok(Err(format!("{not_seq}.")));
+            };
+            let mut names: Vec<Vec<u8>> = Vec::new();
+            for item in iter {
+                let item = item?;
+                if let Ok(b) = item.cast::<PyBytes>() {
+                    names.push(b.as_bytes().to_vec());
+                } else if let Ok(s) = item.cast::<PyString>() {
+                    let Ok(b) = s.call_method1("encode", ("latin-1",)) else {
+                        return Ok(Err(format!(
+                            "{not_seq}, value containing non 'latin-1' characters found"
+                        )));
+                    };
+                    names.push(b.cast::<PyBytes>()?.as_bytes().to_vec());
+                } else {
+                    return Ok(Err(format!("{not_seq}.")));
+                }
+            }
+            Ok(Ok(names))
+        },
+    );
+    // An exception while iterating denies, like any other failure of the
+    // script (mod_wsgi would go on with the groups seen so far).
+    let groups = match groups {
+        Some(Ok(g)) => g,
+        Some(Err(msg)) => {
+            log::request(r, Level::Error, &msg);
+            return Authz::Denied;
+        }
+        None => return Authz::Denied,
+    };
+    let user = String::from_utf8_lossy(&user);
+    let uri = r.uri().to_string_lossy();
+    if groups.is_empty() {
+        log::request(
+            r,
+            Level::Error,
+            &format!(
+                "mod_wsgi (pid={pid}): Authorization of user '{user}' to access '{uri}' failed. \
+                 User is not a member of any groups."
+            ),
+        );
+        return Authz::Denied;
+    }
+    if required_groups(require_args).any(|want| groups.iter().any(|g| g == want.as_bytes())) {
+        return Authz::Granted;
+    }
+    log::request(
+        r,
+        Level::Error,
+        &format!(
+            "mod_wsgi (pid={pid}): Authorization of user '{user}' to access '{uri}' failed. \
+             User is not a member of designated groups."
+        ),
+    );
+    Authz::Denied
+}
+
+/// The group names of a `Require wsgi-group` line, split as httpd splits
+/// configuration words (quotes allowed).
+fn required_groups(args: &str) -> impl Iterator<Item = String> + '_ {
+    let mut rest = args;
+    std::iter::from_fn(move || {
+        let (w, r) = crate::config::getword_conf(rest);
+        rest = r;
+        (!w.is_empty()).then_some(w)
+    })
 }
 
 fn no_script(noun: &str) {
@@ -302,4 +408,17 @@ fn environ<'py>(
     env.set_item("mod_wsgi.script_reloading", i32::from(reload))?;
     env.set_item("wsgi.errors", errors)?;
     Ok(env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn require_line_words() {
+        let v: Vec<String> = required_groups("staff  'domain admins' \"x y\" last").collect();
+        assert_eq!(v, ["staff", "domain admins", "x y", "last"]);
+        assert_eq!(required_groups("").count(), 0);
+        assert_eq!(required_groups("   ").count(), 0);
+    }
 }

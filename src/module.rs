@@ -368,14 +368,22 @@ unsafe extern "C" fn register_hooks(p: *mut sys::apr_pool_t) {
             sys::APR_HOOK_MIDDLE as c_int,
         );
     }
-    // WSGIAuthUserScript: `AuthBasicProvider wsgi`, `AuthDigestProvider wsgi`.
+    // WSGIAuthUserScript and WSGIAuthGroupScript: `AuthBasicProvider wsgi`,
+    // `AuthDigestProvider wsgi`, `Require wsgi-group name ...`.
     crate::httpd::auth::register_authn(p, c"wsgi", &AUTHN_PROVIDER);
+    crate::httpd::auth::register_authz(p, c"wsgi-group", &AUTHZ_PROVIDER);
 }
 
 static AUTHN_PROVIDER: crate::httpd::auth::AuthnProvider =
     crate::httpd::auth::AuthnProvider(sys::authn_provider {
         check_password: Some(provider_check_password),
         get_realm_hash: Some(provider_get_realm_hash),
+    });
+
+static AUTHZ_PROVIDER: crate::httpd::auth::AuthzProvider =
+    crate::httpd::auth::AuthzProvider(sys::authz_provider {
+        check_authorization: Some(provider_check_authorization),
+        parse_require_line: None,
     });
 
 /// Copies a C string httpd passed (NULL as "").
@@ -426,6 +434,19 @@ unsafe extern "C" fn provider_get_realm_hash(
             unsafe { crate::auth::get_realm_hash(r, user, realm).raw(r, rethash) }
         },
     )
+}
+
+unsafe extern "C" fn provider_check_authorization(
+    r: *mut sys::request_rec,
+    require_args: *const c_char,
+    _parsed: *const c_void,
+) -> sys::authz_status {
+    // SAFETY: mod_authz_core calls providers with a live request and the
+    // rest of the Require line.
+    let (r, args) = unsafe { (Request::from_ptr(r), arg(require_args)) };
+    guard("wsgi-group", sys::authz_status_AUTHZ_GENERAL_ERROR, || {
+        crate::auth::check_groups(r, &args.to_string_lossy()).raw()
+    })
 }
 
 unsafe extern "C" fn hook_post_config(

@@ -1,7 +1,8 @@
 //! The access-control script directives against a real Apache:
 //! WSGIAuthUserScript behind `AuthBasicProvider wsgi` and
-//! `AuthDigestProvider wsgi`, running in Apache's children also for a
-//! daemon-mode application.
+//! `AuthDigestProvider wsgi`, WSGIAuthGroupScript behind
+//! `Require wsgi-group`, and the scripts running in Apache's children also
+//! for a daemon-mode application.
 
 mod common;
 use common::*;
@@ -341,6 +342,48 @@ WSGIScriptAlias /digest {{APPS}}/whoami.wsgi
 }
 
 #[test]
+fn require_wsgi_group_with_groups_for_user() {
+    let group_loc = |path: &str, require: &str| {
+        basic_location(
+            path,
+            &format!(
+                "WSGIAuthGroupScript {{APPS}}/auth_provider.wsgi\n    WSGIGroupAuthoritative On\n    Require {require}"
+            ),
+        )
+    };
+    let body = format!(
+        "{AUTH_MODULES}{}{}",
+        group_loc("/agents", "wsgi-group secret-agents staff"),
+        group_loc("/doubleo", "wsgi-group 'double-o'"),
+    );
+    let a = Apache::start("auth_group", &body);
+    // str group
+    let r = basic(&a, "/agents", "spy", "secret");
+    assert_eq!(r.status, 200, "{}", r.text());
+    // a second group on the line; bond's groups mix bytes and str
+    assert_eq!(basic(&a, "/agents", "bond", "007").status, 200);
+    assert_eq!(basic(&a, "/doubleo", "bond", "007").status, 200);
+    // in other groups: Apache asks again (401), as it does for Require group
+    assert_eq!(basic(&a, "/doubleo", "spy", "secret").status, 401);
+    assert!(a.wait_log(
+        "Authorization of user 'spy' to access '/doubleo' failed. User is not a member of designated groups.",
+        Duration::from_secs(5)
+    ));
+    // in no group at all
+    assert_eq!(basic(&a, "/agents", "loner", "alone").status, 401);
+    assert!(a.wait_log(
+        "Authorization of user 'loner' to access '/agents' failed. User is not a member of any groups.",
+        Duration::from_secs(5)
+    ));
+    // groups_for_user raised: denied, with the traceback
+    assert_eq!(basic(&a, "/agents", "grpboom", "pw").status, 401);
+    assert!(a.wait_log("ValueError: group lookup exploded", Duration::from_secs(5)));
+    assert!(a.error_log().contains("in groups_for_user"));
+    // wrong password never reaches the group check
+    assert_eq!(basic(&a, "/agents", "spy", "nope").status, 401);
+}
+
+#[test]
 fn auth_runs_in_apache_child_for_a_daemon_application() {
     // WSGIRestrictEmbedded On: applications only run in the daemon, yet the
     // auth script still runs in Apache's children, as with mod_wsgi.
@@ -403,6 +446,15 @@ fn config_errors_use_mod_wsgi_sentences() {
         out.contains("Invalid option to WSGI auth user script definition."),
         "{out}"
     );
+    let (ok, out) = config_test(
+        "auth_badconf",
+        "<Location />\nWSGIGroupAuthoritative sometimes\n</Location>\n",
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("WSGIGroupAuthoritative must be one of: Off | On"),
+        "{out}"
+    );
 }
 
 /// A site-packages with Django for the Python the module embeds: the one
@@ -438,10 +490,10 @@ fn django_site_packages() -> Option<std::path::PathBuf> {
 }
 
 /// Django's documented flow: one wsgi.py serves the site and, through
-/// WSGIAuthUserScript, Django's own `check_password` against its user
-/// database.
+/// WSGIAuthUserScript / WSGIAuthGroupScript, Django's own
+/// `check_password` and `groups_for_user` against its user database.
 #[test]
-fn django_check_password() {
+fn django_check_password_and_groups_for_user() {
     let Some(site) = django_site_packages() else {
         eprintln!(
             "SKIPPED: no Django found (run scripts/serve-examples.sh --check, or set \
@@ -460,6 +512,15 @@ WSGIScriptAlias /secret {{APPS}}/whoami.wsgi
     AuthBasicProvider wsgi
     WSGIAuthUserScript {{APPS}}/djauth.wsgi
     Require valid-user
+</Location>
+WSGIScriptAlias /staff {{APPS}}/whoami.wsgi
+<Location /staff>
+    AuthType Basic
+    AuthName "Staff"
+    AuthBasicProvider wsgi
+    WSGIAuthUserScript {{APPS}}/djauth.wsgi
+    WSGIAuthGroupScript {{APPS}}/djauth.wsgi
+    Require wsgi-group staff
 </Location>
 "#,
         site = site.display()
@@ -503,4 +564,11 @@ WSGIScriptAlias /secret {{APPS}}/whoami.wsgi
     // Inactive users are unknown to Django's check_password.
     assert_eq!(basic(&a, "/secret", "eve", "x").status, 401);
     assert!(a.wait_log("AH01618: user eve not found", Duration::from_secs(5)));
+
+    assert_eq!(basic(&a, "/staff", "bob", "builder").status, 200);
+    assert_eq!(basic(&a, "/staff", "alice", "wonderland").status, 401);
+    assert!(a.wait_log(
+        "Authorization of user 'alice' to access '/staff' failed. User is not a member of any groups.",
+        Duration::from_secs(5)
+    ));
 }

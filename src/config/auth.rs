@@ -1,5 +1,6 @@
-//! The access-control script directives: `WSGIAuthUserScript path
-//! [application-group=name]`.
+//! The access-control script directives: `WSGIAuthUserScript`,
+//! `WSGIAuthGroupScript` (each `path [application-group=name]`) and
+//! `WSGIGroupAuthoritative`.
 //!
 //! They are per-directory (AuthConfig override, so `.htaccess` too), and a
 //! section's script replaces the one it inherits, as in mod_wsgi's merge.
@@ -7,10 +8,10 @@
 //! named application group, `%{GLOBAL}` by default.
 #![forbid(unsafe_code)]
 
-use super::{ConfigError, DirConfig, parse_option};
+use super::{ConfigError, DirConfig, flag, parse_option};
 
 /// The directives whose scripts run in Apache's children.
-pub const SCRIPT_DIRECTIVES: [&str; 1] = ["WSGIAuthUserScript"];
+pub const SCRIPT_DIRECTIVES: [&str; 2] = ["WSGIAuthUserScript", "WSGIAuthGroupScript"];
 
 /// One access-control script: mod_wsgi's `WSGIScriptFile` as these
 /// directives fill it.
@@ -27,6 +28,7 @@ pub struct AuthScript {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScriptKind {
     AuthUser,
+    AuthGroup,
 }
 
 impl ScriptKind {
@@ -35,6 +37,7 @@ impl ScriptKind {
     fn words(self) -> &'static str {
         match self {
             ScriptKind::AuthUser => "auth user script",
+            ScriptKind::AuthGroup => "auth group script",
         }
     }
 }
@@ -75,6 +78,26 @@ pub fn parse_script(kind: ScriptKind, args: &[&str]) -> Result<AuthScript, Confi
 
 pub(crate) fn set_auth_user_script(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
     c.auth_user_script = Some(parse_script(ScriptKind::AuthUser, args)?);
+    Ok(())
+}
+
+pub(crate) fn set_auth_group_script(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
+    c.auth_group_script = Some(parse_script(ScriptKind::AuthGroup, args)?);
+    Ok(())
+}
+
+/// `WSGIGroupAuthoritative On|Off`. mod_wsgi stores it, but on Apache 2.4
+/// it has no effect: the Apache 2.2 group check it governed (decline or
+/// deny when the user is in none of the groups) became the `wsgi-group`
+/// authz provider, whose DENIED mod_authz_core combines with the other
+/// `Require` lines (`<RequireAny>` and friends) instead. Accepted so that
+/// configurations written for mod_wsgi keep working.
+pub(crate) fn set_group_authoritative(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
+    c.group_authoritative = Some(flag(
+        "WSGIGroupAuthoritative",
+        "Enable/Disable as being authoritative on groups.",
+        args,
+    )?);
     Ok(())
 }
 
@@ -128,6 +151,19 @@ mod tests {
     }
 
     #[test]
+    fn group_script() {
+        let c = run(
+            "WSGIAuthGroupScript",
+            &["/srv/g.wsgi", "application-group=django"],
+        )
+        .unwrap();
+        let s = c.auth_group_script.unwrap();
+        assert_eq!(s.path, "/srv/g.wsgi");
+        assert_eq!(s.application_group.as_deref(), Some("django"));
+        sentences("WSGIAuthGroupScript", "auth group script");
+    }
+
+    #[test]
     fn user_script_sentences() {
         sentences("WSGIAuthUserScript", "auth user script");
     }
@@ -154,6 +190,31 @@ mod tests {
             err(name, &["/a", "application-group="]),
             "Invalid name for WSGI application group."
         );
+    }
+
+    #[test]
+    fn group_authoritative_flag() {
+        assert_eq!(
+            run("WSGIGroupAuthoritative", &["off"])
+                .unwrap()
+                .group_authoritative,
+            Some(false)
+        );
+        assert_eq!(
+            run("WSGIGroupAuthoritative", &["On"])
+                .unwrap()
+                .group_authoritative,
+            Some(true)
+        );
+        assert_eq!(
+            err("WSGIGroupAuthoritative", &["maybe"]),
+            "WSGIGroupAuthoritative must be one of: Off | On"
+        );
+        assert_eq!(
+            err("WSGIGroupAuthoritative", &[]),
+            "WSGIGroupAuthoritative takes one argument, Enable/Disable as being authoritative on groups."
+        );
+        assert!(DirConfig::default().group_authoritative());
     }
 
     #[test]

@@ -95,6 +95,11 @@ pub struct DirConfig {
     pub enable_sendfile: Option<bool>,
     /// WSGIAuthUserScript.
     pub auth_user_script: Option<AuthScript>,
+    /// WSGIAuthGroupScript.
+    pub auth_group_script: Option<AuthScript>,
+    /// WSGIGroupAuthoritative (no effect on Apache 2.4, see
+    /// [`crate::config::auth`]).
+    pub group_authoritative: Option<bool>,
 }
 
 impl DirConfig {
@@ -185,6 +190,16 @@ impl DirConfig {
     pub fn auth_user_script(&self) -> Option<&AuthScript> {
         self.auth_user_script.as_ref()
     }
+
+    /// WSGIAuthGroupScript, if any.
+    pub fn auth_group_script(&self) -> Option<&AuthScript> {
+        self.auth_group_script.as_ref()
+    }
+
+    /// WSGIGroupAuthoritative, default On.
+    pub fn group_authoritative(&self) -> bool {
+        self.group_authoritative.unwrap_or(true)
+    }
 }
 
 impl Merge for DirConfig {
@@ -226,6 +241,11 @@ impl Merge for DirConfig {
                 .auth_user_script
                 .clone()
                 .or_else(|| b.auth_user_script.clone()),
+            auth_group_script: o
+                .auth_group_script
+                .clone()
+                .or_else(|| b.auth_group_script.clone()),
+            group_authoritative: o.group_authoritative.or(b.group_authoritative),
         }
     }
 }

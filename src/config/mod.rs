@@ -626,17 +626,19 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Location of WSGI user auth script file.",
         Apply::Dir(auth::set_auth_user_script)
     ),
-    not_supported!(
+    spec!(
         "WSGIAuthGroupScript",
         OR_AUTHCFG,
         false,
-        "Location of WSGI group auth script file."
+        "Location of WSGI group auth script file.",
+        Apply::Dir(auth::set_auth_group_script)
     ),
-    not_supported!(
+    spec!(
         "WSGIGroupAuthoritative",
         OR_AUTHCFG,
         false,
-        "Enable/Disable as being authoritative on groups."
+        "Enable/Disable as being authoritative on groups.",
+        Apply::Dir(auth::set_group_authoritative)
     ),
     not_supported!(
         "WSGIHandlerScript",
@@ -881,8 +883,6 @@ mod tests {
                 "WSGIPerInterpreterGIL",
                 "WSGIDispatchScript",
                 "WSGIAccessScript",
-                "WSGIAuthGroupScript",
-                "WSGIGroupAuthoritative",
                 "WSGIHandlerScript",
                 "WSGIMetricsService",
                 "WSGISlowRequests",
@@ -921,6 +921,7 @@ mod tests {
             "WSGITrustedProxyHeaders",
             "WSGITrustedProxies",
             "WSGIAuthUserScript",
+            "WSGIAuthGroupScript",
         ];
         let mut checked = 0;
         for d in DIRECTIVES {
@@ -938,7 +939,7 @@ mod tests {
             }
             checked += 1;
         }
-        assert_eq!(checked, 30);
+        assert_eq!(checked, 31);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What the access-control scripts need from httpd: registering the `wsgi`
-//! authn provider, and the request facts their cut-down environ is built
-//! from.
+//! authn provider and the `wsgi-group` authz provider, and the request
+//! facts their cut-down environ is built from.
 
 use super::{Request, sys};
 use std::ffi::CStr;
@@ -15,6 +15,24 @@ pub(crate) enum Authn {
     UserFound(Vec<u8>),
     UserNotFound,
     GeneralError,
+}
+
+/// An authz provider's answer (`authz_status` of mod_auth.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Authz {
+    Denied,
+    Granted,
+    DeniedNoUser,
+}
+
+impl Authz {
+    pub(crate) fn raw(self) -> sys::authz_status {
+        match self {
+            Authz::Denied => sys::authz_status_AUTHZ_DENIED,
+            Authz::Granted => sys::authz_status_AUTHZ_GRANTED,
+            Authz::DeniedNoUser => sys::authz_status_AUTHZ_DENIED_NO_USER,
+        }
+    }
 }
 
 impl Authn {
@@ -45,6 +63,7 @@ impl Authn {
 /// A provider record httpd keeps a pointer to for as long as the module is
 /// loaded.
 pub(crate) struct AuthnProvider(pub(crate) sys::authn_provider);
+pub(crate) struct AuthzProvider(pub(crate) sys::authz_provider);
 
 /// `ap_register_auth_provider(p, "authn", name, "0", provider,
 /// AP_AUTH_INTERNAL_PER_URI)`. Per URI, like mod_wsgi's plain
@@ -63,6 +82,26 @@ pub(crate) fn register_authn(
             name.as_ptr(),
             sys::AUTHN_PROVIDER_VERSION.as_ptr() as *const c_char,
             &prov.0 as *const sys::authn_provider as *const std::ffi::c_void,
+            sys::AP_AUTH_INTERNAL_PER_URI as c_int,
+        );
+    }
+}
+
+/// `ap_register_auth_provider(p, "authz", name, "0", provider,
+/// AP_AUTH_INTERNAL_PER_URI)`.
+pub(crate) fn register_authz(
+    p: *mut sys::apr_pool_t,
+    name: &'static CStr,
+    prov: &'static AuthzProvider,
+) {
+    // SAFETY: as register_authn.
+    unsafe {
+        sys::ap_register_auth_provider(
+            p,
+            sys::AUTHZ_PROVIDER_GROUP.as_ptr() as *const c_char,
+            name.as_ptr(),
+            sys::AUTHZ_PROVIDER_VERSION.as_ptr() as *const c_char,
+            &prov.0 as *const sys::authz_provider as *const std::ffi::c_void,
             sys::AP_AUTH_INTERNAL_PER_URI as c_int,
         );
     }
@@ -87,6 +126,18 @@ pub(crate) const APACHE_VERSION: (u32, u32, u32) = (
 );
 
 impl Request {
+    /// `r->user`: who authenticated, once a provider said so.
+    pub(crate) fn user(&self) -> Option<&CStr> {
+        // SAFETY: a live request; the string lives in r->pool.
+        let p = unsafe { (*self.as_ptr()).user };
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: as above.
+            Some(unsafe { CStr::from_ptr(p) })
+        }
+    }
+
     /// Sets `r->user` (a copy in r->pool).
     pub(crate) fn set_user(&self, user: &[u8]) {
         let p = self.pool().strdup(user);
