@@ -1,7 +1,8 @@
 //! mod_wsgi's access-control scripts: `WSGIAuthUserScript` behind the
 //! `wsgi` authn provider (`check_password`, `get_realm_hash`),
 //! `WSGIAuthGroupScript` behind the `wsgi-group` authz provider
-//! (`groups_for_user`).
+//! (`groups_for_user`), and `WSGIAccessScript` in the access checker
+//! (`allow_access`).
 //!
 //! They always run in Apache's children (embedded mode), also for a
 //! location whose application runs in a daemon process group, in the
@@ -31,6 +32,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyString, PyTuple};
 use std::ffi::CStr;
+use std::os::raw::c_int;
 use std::sync::Arc;
 
 /// What a script is, for the messages about it.
@@ -58,6 +60,12 @@ const GROUPS: Role = Role {
     missing: "does not provide group provider.",
     noun: "group authentication",
 };
+const ACCESS: Role = Role {
+    function: "allow_access",
+    missing: "does not provide host validator.",
+    noun: "host access",
+};
+
 /// `check_password(environ, user, password)`: True, False, None (no such
 /// user) or a user name (which replaces `r->user`).
 pub(crate) fn check_password(r: &Request, user: &CStr, password: &CStr) -> Authn {
@@ -241,6 +249,73 @@ fn required_groups(args: &str) -> impl Iterator<Item = String> + '_ {
         rest = r;
         (!w.is_empty()).then_some(w)
     })
+}
+
+/// The access checker: `allow_access(environ, host)` True (OK), False
+/// (403) or None (no opinion: DECLINED).
+pub(crate) fn access_checker(r: &Request) -> c_int {
+    let Some(script) = dir_config(r).access_script().cloned() else {
+        return crate::httpd::DECLINED;
+    };
+    let _current = CurrentRequest::enter(r);
+    let host = r.remote_host_or_ip();
+    let path = script.path.clone();
+    let allow = call(
+        r,
+        &script,
+        &ACCESS,
+        |py| {
+            Ok(vec![match &host {
+                Some(h) => latin1(py, h)?.into_any(),
+                None => py.None().into_bound(py),
+            }])
+        },
+        |_py, result| {
+            if result.is_none() {
+                return Ok(Ok(None));
+            }
+            if let Ok(b) = result.cast::<PyBool>() {
+                return Ok(Ok(Some(b.is_true())));
+            }
+            Ok(Err(()))
+        },
+    );
+    let allow = match allow {
+        Some(Ok(a)) => a,
+        Some(Err(())) => {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Indicator of host accessibility returned from '{path}' \
+                     must a boolean or None.",
+                    std::process::id()
+                ),
+            );
+            Some(false)
+        }
+        None => Some(false),
+    };
+    match allow {
+        None => crate::httpd::DECLINED,
+        Some(true) => crate::httpd::OK,
+        // False, or the script could not answer.
+        _ => {
+            let filename = r
+                .filename()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Client denied by server configuration: '{filename}'.",
+                    std::process::id()
+                ),
+            );
+            crate::httpd::sys::HTTP_FORBIDDEN as c_int
+        }
+    }
 }
 
 fn no_script(noun: &str) {

@@ -334,6 +334,8 @@ unsafe extern "C" fn register_hooks(p: *mut sys::apr_pool_t) {
         c"mod_vhost_alias.c".as_ptr(),
         std::ptr::null(),
     ]);
+    static PRED_ACCESS: Names<2> = Names([c"mod_ssl.c".as_ptr(), std::ptr::null()]);
+    static SUCC_ACCESS: Names<2> = Names([c"mod_authz_host.c".as_ptr(), std::ptr::null()]);
     // SAFETY: registering hooks with static name lists, as httpd expects
     // during register_hooks.
     unsafe {
@@ -365,6 +367,14 @@ unsafe extern "C" fn register_hooks(p: *mut sys::apr_pool_t) {
             Some(hook_handler),
             std::ptr::null(),
             std::ptr::null(),
+            sys::APR_HOOK_MIDDLE as c_int,
+        );
+        // WSGIAccessScript: after mod_ssl (SSLRequire), before
+        // mod_authz_host, as mod_wsgi orders it.
+        sys::ap_hook_access_checker(
+            Some(hook_access_checker),
+            PRED_ACCESS.0.as_ptr(),
+            SUCC_ACCESS.0.as_ptr(),
             sys::APR_HOOK_MIDDLE as c_int,
         );
     }
@@ -447,6 +457,16 @@ unsafe extern "C" fn provider_check_authorization(
     guard("wsgi-group", sys::authz_status_AUTHZ_GENERAL_ERROR, || {
         crate::auth::check_groups(r, &args.to_string_lossy()).raw()
     })
+}
+
+unsafe extern "C" fn hook_access_checker(r: *mut sys::request_rec) -> c_int {
+    // SAFETY: as hook_translate_name.
+    let r = unsafe { Request::from_ptr(r) };
+    guard(
+        "access_checker",
+        sys::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        || crate::auth::access_checker(r),
+    )
 }
 
 unsafe extern "C" fn hook_post_config(

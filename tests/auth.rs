@@ -1,8 +1,8 @@
 //! The access-control script directives against a real Apache:
 //! WSGIAuthUserScript behind `AuthBasicProvider wsgi` and
 //! `AuthDigestProvider wsgi`, WSGIAuthGroupScript behind
-//! `Require wsgi-group`, and the scripts running in Apache's children also
-//! for a daemon-mode application.
+//! `Require wsgi-group`, WSGIAccessScript in the access checker, and the
+//! scripts running in Apache's children for a daemon-mode application.
 
 mod common;
 use common::*;
@@ -384,6 +384,38 @@ fn require_wsgi_group_with_groups_for_user() {
 }
 
 #[test]
+fn access_script_allows_and_denies_by_host() {
+    let mut body = String::new();
+    for p in ["/local", "/elsewhere", "/nobody", "/broken", "/maybe"] {
+        body.push_str(&format!(
+            "WSGIScriptAlias {p} {{APPS}}/whoami.wsgi\n<Location {p}>\n    WSGIAccessScript {{APPS}}/access.wsgi\n</Location>\n"
+        ));
+    }
+    let a = Apache::start("auth_access", &body);
+    let r = a.get("/local");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(a.wait_log("ACCESS-CHECK /local 127.0.0.1", Duration::from_secs(5)));
+
+    assert_eq!(a.get("/elsewhere").status, 403);
+    assert!(a.wait_log(
+        "Client denied by server configuration: '",
+        Duration::from_secs(5)
+    ));
+
+    // None: no opinion, the rest of the configuration decides.
+    assert_eq!(a.get("/nobody").status, 200);
+
+    assert_eq!(a.get("/broken").status, 403);
+    assert!(a.wait_log("KeyError: 'access script exploded'", Duration::from_secs(5)));
+
+    assert_eq!(a.get("/maybe").status, 403);
+    assert!(a.wait_log(
+        "access.wsgi' must a boolean or None.",
+        Duration::from_secs(5)
+    ));
+}
+
+#[test]
 fn auth_runs_in_apache_child_for_a_daemon_application() {
     // WSGIRestrictEmbedded On: applications only run in the daemon, yet the
     // auth script still runs in Apache's children, as with mod_wsgi.
@@ -444,6 +476,15 @@ fn config_errors_use_mod_wsgi_sentences() {
     assert!(!ok);
     assert!(
         out.contains("Invalid option to WSGI auth user script definition."),
+        "{out}"
+    );
+    let (ok, out) = config_test(
+        "auth_badconf",
+        "<Location />\nWSGIAccessScript\n</Location>\n",
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("Location of access script not supplied."),
         "{out}"
     );
     let (ok, out) = config_test(

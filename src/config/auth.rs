@@ -1,6 +1,6 @@
-//! The access-control script directives: `WSGIAuthUserScript`,
-//! `WSGIAuthGroupScript` (each `path [application-group=name]`) and
-//! `WSGIGroupAuthoritative`.
+//! The access-control script directives: `WSGIAccessScript`,
+//! `WSGIAuthUserScript`, `WSGIAuthGroupScript` (each `path
+//! [application-group=name]`) and `WSGIGroupAuthoritative`.
 //!
 //! They are per-directory (AuthConfig override, so `.htaccess` too), and a
 //! section's script replaces the one it inherits, as in mod_wsgi's merge.
@@ -11,7 +11,11 @@
 use super::{ConfigError, DirConfig, flag, parse_option};
 
 /// The directives whose scripts run in Apache's children.
-pub const SCRIPT_DIRECTIVES: [&str; 2] = ["WSGIAuthUserScript", "WSGIAuthGroupScript"];
+pub const SCRIPT_DIRECTIVES: [&str; 3] = [
+    "WSGIAccessScript",
+    "WSGIAuthUserScript",
+    "WSGIAuthGroupScript",
+];
 
 /// One access-control script: mod_wsgi's `WSGIScriptFile` as these
 /// directives fill it.
@@ -27,6 +31,7 @@ pub struct AuthScript {
 /// Which of the three script directives, for its error sentences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScriptKind {
+    Access,
     AuthUser,
     AuthGroup,
 }
@@ -36,6 +41,7 @@ impl ScriptKind {
     /// and "Invalid option to WSGI ... definition.".
     fn words(self) -> &'static str {
         match self {
+            ScriptKind::Access => "access script",
             ScriptKind::AuthUser => "auth user script",
             ScriptKind::AuthGroup => "auth group script",
         }
@@ -74,6 +80,11 @@ pub fn parse_script(kind: ScriptKind, args: &[&str]) -> Result<AuthScript, Confi
         path,
         application_group,
     })
+}
+
+pub(crate) fn set_access_script(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
+    c.access_script = Some(parse_script(ScriptKind::Access, args)?);
+    Ok(())
 }
 
 pub(crate) fn set_auth_user_script(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
@@ -161,6 +172,13 @@ mod tests {
         assert_eq!(s.path, "/srv/g.wsgi");
         assert_eq!(s.application_group.as_deref(), Some("django"));
         sentences("WSGIAuthGroupScript", "auth group script");
+    }
+
+    #[test]
+    fn access_script() {
+        let c = run("WSGIAccessScript", &["/srv/a.wsgi"]).unwrap();
+        assert_eq!(c.access_script.unwrap().path, "/srv/a.wsgi");
+        sentences("WSGIAccessScript", "access script");
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub struct DirConfig {
     pub trusted_proxy_headers: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<TrustedProxy>>,
     pub enable_sendfile: Option<bool>,
+    /// WSGIAccessScript.
+    pub access_script: Option<AuthScript>,
     /// WSGIAuthUserScript.
     pub auth_user_script: Option<AuthScript>,
     /// WSGIAuthGroupScript.
@@ -186,6 +188,11 @@ impl DirConfig {
         self.enable_sendfile.unwrap_or(false)
     }
 
+    /// WSGIAccessScript, if any.
+    pub fn access_script(&self) -> Option<&AuthScript> {
+        self.access_script.as_ref()
+    }
+
     /// WSGIAuthUserScript, if any.
     pub fn auth_user_script(&self) -> Option<&AuthScript> {
         self.auth_user_script.as_ref()
@@ -237,6 +244,7 @@ impl Merge for DirConfig {
                 .clone()
                 .or_else(|| b.trusted_proxies.clone()),
             enable_sendfile: o.enable_sendfile.or(b.enable_sendfile),
+            access_script: o.access_script.clone().or_else(|| b.access_script.clone()),
             auth_user_script: o
                 .auth_user_script
                 .clone()

@@ -613,11 +613,12 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Enable/Disable support for kernel sendfile.",
         enable_sendfile
     ),
-    not_supported!(
+    spec!(
         "WSGIAccessScript",
         OR_AUTHCFG,
         false,
-        "Location of WSGI host access script file."
+        "Location of WSGI host access script file.",
+        Apply::Dir(auth::set_access_script)
     ),
     spec!(
         "WSGIAuthUserScript",
@@ -882,7 +883,6 @@ mod tests {
                 "WSGISwitchInterval",
                 "WSGIPerInterpreterGIL",
                 "WSGIDispatchScript",
-                "WSGIAccessScript",
                 "WSGIHandlerScript",
                 "WSGIMetricsService",
                 "WSGISlowRequests",
@@ -920,6 +920,7 @@ mod tests {
             "WSGIImportScript",
             "WSGITrustedProxyHeaders",
             "WSGITrustedProxies",
+            "WSGIAccessScript",
             "WSGIAuthUserScript",
             "WSGIAuthGroupScript",
         ];

@@ -1,6 +1,6 @@
 //! What the access-control scripts need from httpd: registering the `wsgi`
-//! authn provider and the `wsgi-group` authz provider, and the request
-//! facts their cut-down environ is built from.
+//! authn provider, the `wsgi-group` authz provider and the access checker,
+//! and the request facts their cut-down environ is built from.
 
 use super::{Request, sys};
 use std::ffi::CStr;
@@ -143,6 +143,23 @@ impl Request {
         let p = self.pool().strdup(user);
         // SAFETY: a live request; p lives in r->pool.
         unsafe { (*self.as_ptr()).user = p as *mut c_char };
+    }
+
+    /// `ap_get_remote_host(c, r->per_dir_config, REMOTE_HOST, NULL)`, else
+    /// `r->useragent_ip`: the host an access script is asked about. With
+    /// `HostnameLookups Off` (the default) that is the client's address.
+    pub(crate) fn remote_host_or_ip(&self) -> Option<Vec<u8>> {
+        // SAFETY: a live request and its connection.
+        unsafe {
+            let r = self.as_ptr();
+            let h = sys::ap_get_remote_host(
+                (*r).connection,
+                (*r).per_dir_config as *mut std::ffi::c_void,
+                sys::REMOTE_HOST as c_int,
+                std::ptr::null_mut(),
+            );
+            opt(h).or_else(|| opt((*r).useragent_ip))
+        }
     }
 
     /// The variables mod_wsgi passes to access-control scripts, in its
