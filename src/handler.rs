@@ -55,6 +55,25 @@ impl Process {
 
 static PROCESS: OnceLock<Process> = OnceLock::new();
 
+/// The script cache of this process's embedded interpreter, for the
+/// access-control scripts (crate::auth); Err says why Python is missing.
+pub(crate) fn embedded_scripts() -> Result<&'static script::Scripts, String> {
+    let process = PROCESS
+        .get()
+        .ok_or_else(|| "Python is not initialised in this process.".to_string())?;
+    match &process.failed {
+        Some(why) => Err(why.clone()),
+        None => Ok(&process.scripts),
+    }
+}
+
+/// [`note_group`] for code outside the handler.
+pub(crate) fn note_application_group(r: &Request, group: &str) {
+    if let Some(process) = PROCESS.get() {
+        note_group(r, process, group);
+    }
+}
+
 // ---------------------------------------------------------------- start-up
 
 pub(crate) fn post_config(s: &Server) {
@@ -117,7 +136,10 @@ pub(crate) fn settings(sc: &config::ServerConfig) -> init::Settings {
 pub(crate) fn child_init(pchild: &Pool, s: &Server) {
     let sc = server_config(s);
     let pid = std::process::id();
-    if sc.restrict_embedded() {
+    // Access-control scripts always run here, so they need Python even
+    // under WSGIRestrictEmbedded On (as mod_wsgi's wsgi_python_required).
+    let access_scripts = crate::module::globals().is_some_and(|g| g.access_scripts);
+    if sc.restrict_embedded() && !access_scripts {
         // WSGIRestrictEmbedded On: Apache's children never start Python.
         let _ = PROCESS.set(Process::new(Some(
             "embedded mode is disabled by WSGIRestrictEmbedded".into(),
@@ -158,7 +180,7 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
     }
     let started = failed.is_none();
     let _ = PROCESS.set(Process::new(failed));
-    if started {
+    if started && !sc.restrict_embedded() {
         import_scripts(s);
     }
     // WSGIDestroyInterpreter Off: skip finalisation (atexit callbacks do

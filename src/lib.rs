@@ -12,10 +12,14 @@
 //!   implementation serves embedded mode, daemon mode and tests.
 //! - [`python`]: the interpreter's lifecycle, script loading and reloading,
 //!   the `mod_wsgi` Python module, log streams.
+//! - `handler` and `auth`: the request flow (mapping, embedded mode,
+//!   handing over to daemons) and the access-control scripts, which always
+//!   run in Apache's children.
 //!
 //! Unsafe code lives only in `httpd/`, `module.rs`, `python/init.rs` and
 //! `python/interp.rs` (and later `daemon/sys.rs`).
 
+mod auth;
 pub mod config;
 pub mod daemon;
 pub mod express;

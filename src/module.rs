@@ -266,7 +266,18 @@ fn apply_directive(
         }
         // SAFETY: for directory-capable directives httpd passes the dir
         // config of the section being read (or the server's defaults).
-        Apply::Dir(f) => f(unsafe { &mut *(mconfig as *mut DirConfig) }, &tokens),
+        Apply::Dir(f) => {
+            f(unsafe { &mut *(mconfig as *mut DirConfig) }, &tokens).map(|()| {
+                // Only while the configuration files are read: a .htaccess
+                // file is parsed by a request thread, too late to matter.
+                if config::auth::SCRIPT_DIRECTIVES.contains(&spec.name_str())
+                    && crate::httpd::is_reading_config()
+                    && let Some(g) = globals_mut()
+                {
+                    g.access_scripts = true;
+                }
+            })
+        }
         Apply::NotSupported => Err(ConfigError::NotSupported(
             spec.name.to_string_lossy().into_owned(),
         )),
@@ -311,7 +322,7 @@ fn compile_new_regexes(
 
 // ---------------------------------------------------------------- hooks
 
-unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
+unsafe extern "C" fn register_hooks(p: *mut sys::apr_pool_t) {
     /// A NULL-terminated list of module names, as the hook API takes them.
     struct Names<const N: usize>([*const c_char; N]);
     // SAFETY: pointers to static C strings, never written.
@@ -324,6 +335,8 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
         c"mod_vhost_alias.c".as_ptr(),
         std::ptr::null(),
     ]);
+    static PRED_ACCESS: Names<2> = Names([c"mod_ssl.c".as_ptr(), std::ptr::null()]);
+    static SUCC_ACCESS: Names<2> = Names([c"mod_authz_host.c".as_ptr(), std::ptr::null()]);
     // SAFETY: registering hooks with static name lists, as httpd expects
     // during register_hooks.
     unsafe {
@@ -357,7 +370,104 @@ unsafe extern "C" fn register_hooks(_p: *mut sys::apr_pool_t) {
             std::ptr::null(),
             sys::APR_HOOK_MIDDLE as c_int,
         );
+        // WSGIAccessScript: after mod_ssl (SSLRequire), before
+        // mod_authz_host, as mod_wsgi orders it.
+        sys::ap_hook_access_checker(
+            Some(hook_access_checker),
+            PRED_ACCESS.0.as_ptr(),
+            SUCC_ACCESS.0.as_ptr(),
+            sys::APR_HOOK_MIDDLE as c_int,
+        );
     }
+    // WSGIAuthUserScript and WSGIAuthGroupScript: `AuthBasicProvider wsgi`,
+    // `AuthDigestProvider wsgi`, `Require wsgi-group name ...`.
+    crate::httpd::auth::register_authn(p, c"wsgi", &AUTHN_PROVIDER);
+    crate::httpd::auth::register_authz(p, c"wsgi-group", &AUTHZ_PROVIDER);
+}
+
+static AUTHN_PROVIDER: crate::httpd::auth::AuthnProvider =
+    crate::httpd::auth::AuthnProvider(sys::authn_provider {
+        check_password: Some(provider_check_password),
+        get_realm_hash: Some(provider_get_realm_hash),
+    });
+
+static AUTHZ_PROVIDER: crate::httpd::auth::AuthzProvider =
+    crate::httpd::auth::AuthzProvider(sys::authz_provider {
+        check_authorization: Some(provider_check_authorization),
+        parse_require_line: None,
+    });
+
+/// Copies a C string httpd passed (NULL as "").
+///
+/// # Safety
+/// `p` is NULL or NUL-terminated and live for the call.
+unsafe fn arg<'a>(p: *const c_char) -> &'a CStr {
+    if p.is_null() {
+        c""
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { CStr::from_ptr(p) }
+    }
+}
+
+unsafe extern "C" fn provider_check_password(
+    r: *mut sys::request_rec,
+    user: *const c_char,
+    password: *const c_char,
+) -> sys::authn_status {
+    // SAFETY: mod_auth_basic calls providers with a live request and
+    // NUL-terminated user and password.
+    let (r, user, password) = unsafe { (Request::from_ptr(r), arg(user), arg(password)) };
+    guard(
+        "check_password",
+        sys::authn_status_AUTH_GENERAL_ERROR,
+        || {
+            // SAFETY: no realm hash is returned for Basic.
+            unsafe { crate::auth::check_password(r, user, password).raw(r, std::ptr::null_mut()) }
+        },
+    )
+}
+
+unsafe extern "C" fn provider_get_realm_hash(
+    r: *mut sys::request_rec,
+    user: *const c_char,
+    realm: *const c_char,
+    rethash: *mut *mut c_char,
+) -> sys::authn_status {
+    // SAFETY: mod_auth_digest calls providers with a live request,
+    // NUL-terminated user and realm, and a place for the hash.
+    let (r, user, realm) = unsafe { (Request::from_ptr(r), arg(user), arg(realm)) };
+    guard(
+        "get_realm_hash",
+        sys::authn_status_AUTH_GENERAL_ERROR,
+        || {
+            // SAFETY: rethash is mod_auth_digest's out pointer.
+            unsafe { crate::auth::get_realm_hash(r, user, realm).raw(r, rethash) }
+        },
+    )
+}
+
+unsafe extern "C" fn provider_check_authorization(
+    r: *mut sys::request_rec,
+    require_args: *const c_char,
+    _parsed: *const c_void,
+) -> sys::authz_status {
+    // SAFETY: mod_authz_core calls providers with a live request and the
+    // rest of the Require line.
+    let (r, args) = unsafe { (Request::from_ptr(r), arg(require_args)) };
+    guard("wsgi-group", sys::authz_status_AUTHZ_GENERAL_ERROR, || {
+        crate::auth::check_groups(r, &args.to_string_lossy()).raw()
+    })
+}
+
+unsafe extern "C" fn hook_access_checker(r: *mut sys::request_rec) -> c_int {
+    // SAFETY: as hook_translate_name.
+    let r = unsafe { Request::from_ptr(r) };
+    guard(
+        "access_checker",
+        sys::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        || crate::auth::access_checker(r),
+    )
 }
 
 unsafe extern "C" fn hook_post_config(

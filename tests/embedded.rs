@@ -664,8 +664,8 @@ fn bad_directives_refuse_to_start() {
             "Name duplicates previous WSGI daemon definition.",
         ),
         (
-            "<Directory /tmp>\nWSGIAccessScript /x.py\n</Directory>\n",
-            "WSGIAccessScript is not supported by mod_wsgi-rs yet",
+            "<Directory /tmp>\nWSGIDispatchScript /x.py\n</Directory>\n",
+            "WSGIDispatchScript is not supported by mod_wsgi-rs yet",
         ),
         (
             "<VirtualHost *:80>\nWSGIPythonHome /usr\n</VirtualHost>\n",

@@ -9,7 +9,7 @@
 //! which a VirtualHost merges over the main server's) gives the same answer.
 #![forbid(unsafe_code)]
 
-use super::{ConfigError, Merge};
+use super::{AuthScript, ConfigError, Merge};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// WSGIMapHEADToGET.
@@ -93,6 +93,15 @@ pub struct DirConfig {
     pub trusted_proxy_headers: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<TrustedProxy>>,
     pub enable_sendfile: Option<bool>,
+    /// WSGIAccessScript.
+    pub access_script: Option<AuthScript>,
+    /// WSGIAuthUserScript.
+    pub auth_user_script: Option<AuthScript>,
+    /// WSGIAuthGroupScript.
+    pub auth_group_script: Option<AuthScript>,
+    /// WSGIGroupAuthoritative (no effect on Apache 2.4, see
+    /// [`crate::config::auth`]).
+    pub group_authoritative: Option<bool>,
 }
 
 impl DirConfig {
@@ -178,6 +187,26 @@ impl DirConfig {
     pub fn enable_sendfile(&self) -> bool {
         self.enable_sendfile.unwrap_or(false)
     }
+
+    /// WSGIAccessScript, if any.
+    pub fn access_script(&self) -> Option<&AuthScript> {
+        self.access_script.as_ref()
+    }
+
+    /// WSGIAuthUserScript, if any.
+    pub fn auth_user_script(&self) -> Option<&AuthScript> {
+        self.auth_user_script.as_ref()
+    }
+
+    /// WSGIAuthGroupScript, if any.
+    pub fn auth_group_script(&self) -> Option<&AuthScript> {
+        self.auth_group_script.as_ref()
+    }
+
+    /// WSGIGroupAuthoritative, default On.
+    pub fn group_authoritative(&self) -> bool {
+        self.group_authoritative.unwrap_or(true)
+    }
 }
 
 impl Merge for DirConfig {
@@ -215,6 +244,16 @@ impl Merge for DirConfig {
                 .clone()
                 .or_else(|| b.trusted_proxies.clone()),
             enable_sendfile: o.enable_sendfile.or(b.enable_sendfile),
+            access_script: o.access_script.clone().or_else(|| b.access_script.clone()),
+            auth_user_script: o
+                .auth_user_script
+                .clone()
+                .or_else(|| b.auth_user_script.clone()),
+            auth_group_script: o
+                .auth_group_script
+                .clone()
+                .or_else(|| b.auth_group_script.clone()),
+            group_authoritative: o.group_authoritative.or(b.group_authoritative),
         }
     }
 }

@@ -62,13 +62,9 @@ impl ConfigError {
 fn not_supported_hint(name: &str) -> Option<&'static str> {
     let n = name.to_ascii_lowercase();
     Some(match n.as_str() {
-        "wsgiaccessscript"
-        | "wsgiauthuserscript"
-        | "wsgiauthgroupscript"
-        | "wsgigroupauthoritative"
-        | "wsgiuserauthoritative" => {
-            "Use Apache's own authentication and authorization modules, \
-             or do the check inside the WSGI application."
+        "wsgiuserauthoritative" => {
+            "It only ever applied to Apache 2.2; with Apache 2.4 remove it \
+             (AuthBasicAuthoritative does the same for Basic authentication)."
         }
         "wsgidispatchscript" => {
             "Select the process and application group with WSGIProcessGroup \

@@ -90,6 +90,19 @@ pub fn expand_process_group(template: &str, cx: &GroupContext) -> String {
     expand_group(template, cx)
 }
 
+/// The interpreter for an access-control script (mod_wsgi's
+/// `wsgi_server_group`): unset or `%{GLOBAL}` is the main interpreter "";
+/// `%{SERVER}` and `%{HOST}` expand; anything else, `%{RESOURCE}` and
+/// `%{ENV:name}` included, is a literal group name.
+pub fn expand_server_group(template: Option<&str>, cx: &GroupContext) -> String {
+    match template {
+        None | Some("%{GLOBAL}") => String::new(),
+        Some("%{SERVER}") => server(cx),
+        Some("%{HOST}") => host(cx),
+        Some(t) => t.to_string(),
+    }
+}
+
 /// The callable object's name: a literal, or `%{ENV:name}`; any other
 /// `%...` form, or an unset variable, gives "application".
 pub fn expand_callable_object(template: &str, cx: &GroupContext) -> String {
@@ -189,6 +202,32 @@ mod tests {
             script_name: "/app",
             env: &env,
         }
+    }
+
+    #[test]
+    fn server_group_for_access_scripts() {
+        let c = cx(8080, Some("alias.example.com"));
+        assert_eq!(expand_server_group(None, &c), "");
+        assert_eq!(expand_server_group(Some("%{GLOBAL}"), &c), "");
+        assert_eq!(
+            expand_server_group(Some("%{SERVER}"), &c),
+            "www.example.com:8080"
+        );
+        assert_eq!(
+            expand_server_group(Some("%{HOST}"), &c),
+            "alias.example.com:8080"
+        );
+        assert_eq!(
+            expand_server_group(Some("%{HOST}"), &cx(443, None)),
+            "www.example.com"
+        );
+        // No %{RESOURCE} or %{ENV:...} for these scripts: taken literally.
+        assert_eq!(expand_server_group(Some("%{RESOURCE}"), &c), "%{RESOURCE}");
+        assert_eq!(
+            expand_server_group(Some("%{ENV:GROUP}"), &c),
+            "%{ENV:GROUP}"
+        );
+        assert_eq!(expand_server_group(Some("django"), &c), "django");
     }
 
     #[test]

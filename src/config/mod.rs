@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod alias;
+pub mod auth;
 pub mod daemon;
 pub mod dir;
 pub mod error;
@@ -20,11 +21,13 @@ pub mod group;
 pub mod server;
 
 pub use alias::{RegexHandle, ScriptAlias};
+pub use auth::AuthScript;
 pub use daemon::{DaemonProcess, ServerScope};
 pub use dir::{DirConfig, MapHeadToGet, TrustedProxy};
 pub use error::ConfigError;
 pub use group::{
     GroupContext, expand_application_group, expand_callable_object, expand_process_group,
+    expand_server_group,
 };
 pub use server::{AcceptMutex, GlobalConfig, ImportScript, PythonHashSeed, ServerConfig};
 
@@ -608,29 +611,33 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Enable/Disable support for kernel sendfile.",
         enable_sendfile
     ),
-    not_supported!(
+    spec!(
         "WSGIAccessScript",
         OR_AUTHCFG,
         false,
-        "Location of WSGI host access script file."
+        "Location of WSGI host access script file.",
+        Apply::Dir(auth::set_access_script)
     ),
-    not_supported!(
+    spec!(
         "WSGIAuthUserScript",
         OR_AUTHCFG,
         false,
-        "Location of WSGI user auth script file."
+        "Location of WSGI user auth script file.",
+        Apply::Dir(auth::set_auth_user_script)
     ),
-    not_supported!(
+    spec!(
         "WSGIAuthGroupScript",
         OR_AUTHCFG,
         false,
-        "Location of WSGI group auth script file."
+        "Location of WSGI group auth script file.",
+        Apply::Dir(auth::set_auth_group_script)
     ),
-    not_supported!(
+    spec!(
         "WSGIGroupAuthoritative",
         OR_AUTHCFG,
         false,
-        "Enable/Disable as being authoritative on groups."
+        "Enable/Disable as being authoritative on groups.",
+        Apply::Dir(auth::set_group_authoritative)
     ),
     not_supported!(
         "WSGIHandlerScript",
@@ -874,10 +881,6 @@ mod tests {
                 "WSGISwitchInterval",
                 "WSGIPerInterpreterGIL",
                 "WSGIDispatchScript",
-                "WSGIAccessScript",
-                "WSGIAuthUserScript",
-                "WSGIAuthGroupScript",
-                "WSGIGroupAuthoritative",
                 "WSGIHandlerScript",
                 "WSGIMetricsService",
                 "WSGISlowRequests",
@@ -893,13 +896,13 @@ mod tests {
             ]
         );
         assert_eq!(
-            find("WSGIAccessScript")
+            find("WSGIUserAuthoritative")
                 .unwrap()
                 .not_supported()
                 .to_string(),
-            "WSGIAccessScript is not supported by mod_wsgi-rs yet. Use Apache's own \
-             authentication and authorization modules, or do the check inside the WSGI \
-             application."
+            "WSGIUserAuthoritative is not supported by mod_wsgi-rs yet. It only ever applied \
+             to Apache 2.2; with Apache 2.4 remove it (AuthBasicAuthoritative does the same \
+             for Basic authentication)."
         );
     }
 
@@ -915,6 +918,9 @@ mod tests {
             "WSGIImportScript",
             "WSGITrustedProxyHeaders",
             "WSGITrustedProxies",
+            "WSGIAccessScript",
+            "WSGIAuthUserScript",
+            "WSGIAuthGroupScript",
         ];
         let mut checked = 0;
         for d in DIRECTIVES {
@@ -932,7 +938,7 @@ mod tests {
             }
             checked += 1;
         }
-        assert_eq!(checked, 30);
+        assert_eq!(checked, 31);
     }
 
     #[test]

@@ -232,6 +232,10 @@ pub struct GlobalConfig {
     pub daemon_processes: Vec<DaemonProcess>,
     /// WSGIImportScript and preloading WSGIScriptAlias entries, in order.
     pub import_scripts: Vec<ImportScript>,
+    /// A WSGIAccessScript, WSGIAuthUserScript or WSGIAuthGroupScript is in
+    /// the server configuration: those run in Apache's children, which then
+    /// need Python even under WSGIRestrictEmbedded On.
+    pub access_scripts: bool,
 }
 
 impl GlobalConfig {

@@ -5,6 +5,7 @@
 
 pub(crate) mod sys;
 
+pub(crate) mod auth;
 pub(crate) mod cmd;
 pub(crate) mod io;
 pub(crate) mod log;
@@ -33,6 +34,14 @@ pub(crate) fn is_pre_config_pass() -> bool {
         sys::ap_state_query(sys::AP_SQ_MAIN_STATE as c_int)
             == sys::AP_SQ_MS_CREATE_PRE_CONFIG as c_int
     }
+}
+
+/// Whether httpd is reading its configuration files (start-up or a
+/// restart), as opposed to parsing a `.htaccess` file for a request.
+pub(crate) fn is_reading_config() -> bool {
+    // SAFETY: ap_state_query only reads httpd's global state.
+    let st = unsafe { sys::ap_state_query(sys::AP_SQ_MAIN_STATE as c_int) };
+    st == sys::AP_SQ_MS_CREATE_PRE_CONFIG as c_int || st == sys::AP_SQ_MS_CREATE_CONFIG as c_int
 }
 
 /// The MPM's threads per child (`ap_mpm_query(AP_MPMQ_MAX_THREADS)`).

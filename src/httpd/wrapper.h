@@ -11,6 +11,7 @@
 #include <ap_regex.h>
 #include <util_script.h>
 #include <util_filter.h>
+#include <mod_auth.h>
 #include <unixd.h>
 #include <apr_strings.h>
 #include <apr_buckets.h>
