@@ -1336,3 +1336,62 @@ fn file_wrapper_passes_the_file_to_apache() {
         big.len()
     )));
 }
+
+#[test]
+fn graceful_timeout_bounds_the_drain_and_an_idle_daemon_leaves_at_once() {
+    let a = Apache::start(
+        "d_graceful_timeout",
+        &limits_conf("processes=1 threads=2 graceful-timeout=1 shutdown-timeout=1"),
+    );
+    // Idle: SIGUSR1 restarts it straight away, no timer involved.
+    let idle = json_field(&info(&a).1, "pid");
+    unsafe { libc::kill(idle.parse().unwrap(), libc::SIGUSR1) };
+    assert!(a.wait_log(
+        "Process eviction requested, triggering immediate shutdown 'site'.",
+        Duration::from_secs(10)
+    ));
+    wait_gone(&idle);
+    // Busy with a request that would take a minute: graceful-timeout (no
+    // eviction-timeout given) is the deadline, then the daemon goes anyway.
+    let busy = json_field(&info(&a).1, "pid");
+    assert_ne!(busy, idle);
+    let hung = get_in_thread(a.port, "/limits?sleep=60");
+    assert!(a.wait_log("limits sleep=60 started", Duration::from_secs(30)));
+    unsafe { libc::kill(busy.parse().unwrap(), libc::SIGUSR1) };
+    assert!(a.wait_log(
+        "Daemon process graceful timer expired 'site'.",
+        Duration::from_secs(20)
+    ));
+    wait_gone(&busy);
+    let (status, _) = hung.join().unwrap();
+    assert_eq!(status, 502, "{}", a.error_log());
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200);
+    assert_ne!(json_field(&body, "pid"), busy);
+}
+
+#[test]
+fn shutdown_timeout_bounds_how_long_a_stopping_daemon_waits() {
+    // Apache stops while a request hangs: the daemon gets shutdown-timeout
+    // to finish, then is killed, and nothing is left behind.
+    let mut a = Apache::start(
+        "d_shutdown_timeout",
+        &limits_conf("processes=1 threads=2 shutdown-timeout=1"),
+    );
+    let pid = json_field(&info(&a).1, "pid");
+    let hung = get_in_thread(a.port, "/limits?sleep=120");
+    assert!(a.wait_log("limits sleep=120 started", Duration::from_secs(30)));
+    let log = a.stop();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "daemon {pid} outlived Apache:\n{log}"
+    );
+    // Apache's child relaying the hung request noticed the stop at once
+    // (AH00045/AH00046: httpd had to SIGTERM/SIGKILL a child that hung).
+    assert!(
+        !log.contains("AH00045") && !log.contains("AH00046"),
+        "an Apache child hung at shutdown:\n{log}"
+    );
+    // Its client was cut off (no response at all, or not a 200).
+    assert!(hung.join().map_or(true, |(status, _)| status != 200));
+}

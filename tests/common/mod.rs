@@ -256,8 +256,7 @@ impl Apache {
             // has run; AH00489 ("configured -- resuming normal operations",
             // a notice httpd logs whatever the LogLevel) comes after it, so
             // both together mean "configured".
-            if a.error_log().contains("AH00489")
-                && TcpStream::connect(("127.0.0.1", port)).is_ok()
+            if a.error_log().contains("AH00489") && TcpStream::connect(("127.0.0.1", port)).is_ok()
             {
                 return Ok(a);
             }
