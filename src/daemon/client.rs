@@ -18,11 +18,13 @@ use crate::config::DaemonProcess;
 use crate::httpd::Request;
 use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
+use crate::httpd::request::ConnSocketProbe;
 use crate::wsgi::{self, ResponseSink};
 use std::os::fd::AsFd;
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Bodies up to this size with a known length go with the head, unasked.
 const BODY_FOLLOWS_MAX: u64 = 64 * 1024;
@@ -45,13 +47,47 @@ pub(crate) struct Target<'a> {
 struct FdReader {
     stream: UnixStream,
     fds: std::collections::VecDeque<std::os::fd::OwnedFd>,
+    /// socket-timeout for one read (None: wait for ever).
+    timeout: Option<Duration>,
+    /// Whether httpd closed the client's connection (an ungraceful stop).
+    client_closed: ConnSocketProbe,
 }
+
+/// How often a read waiting for the daemon looks at the client connection.
+const STOP_CHECK: Duration = Duration::from_millis(250);
 
 /// More unclaimed descriptors than this is a daemon misbehaving.
 const MAX_PENDING_FDS: usize = 8;
 
 impl std::io::Read for FdReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // Wait in short slices: when httpd stops this child ungracefully it
+        // closes the client sockets; a thread blocked here for the whole
+        // socket-timeout would keep the child alive until it is SIGKILLed.
+        let start = Instant::now();
+        loop {
+            let slice = match self.timeout {
+                Some(t) => match t.checked_sub(start.elapsed()) {
+                    Some(left) if !left.is_zero() => left.min(STOP_CHECK),
+                    _ => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "timed out waiting for the daemon process",
+                        ));
+                    }
+                },
+                None => STOP_CHECK,
+            };
+            if sys::poll_readable(self.stream.as_fd(), slice)? {
+                break;
+            }
+            if self.client_closed.closed() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "Apache is stopping this child process and closed the client connection",
+                ));
+            }
+        }
         let mut got = Vec::new();
         let n = sys::recv_with_fds(self.stream.as_fd(), buf, &mut got)?;
         self.fds.extend(got);
@@ -242,6 +278,8 @@ pub(crate) fn forward(
         FdReader {
             stream,
             fds: Default::default(),
+            timeout,
+            client_closed: r.socket_closed_probe(),
         },
         Decoder::new(Peer::Daemon, limits),
         Vec::with_capacity(buffer),

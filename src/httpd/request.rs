@@ -346,6 +346,16 @@ impl Request {
         }
     }
 
+    /// A probe for "httpd closed this connection's socket under us": what
+    /// the event and worker MPMs do to every busy connection when a child
+    /// is stopped ungracefully (SIGTERM, `-k stop`, `-k restart`). A thread
+    /// blocked on something else (a daemon's answer) calls it now and then
+    /// so the child can exit at once instead of being SIGKILLed later.
+    pub(crate) fn socket_closed_probe(&self) -> ConnSocketProbe {
+        // SAFETY: a live connection.
+        ConnSocketProbe(unsafe { sys::ap_get_conn_socket(self.raw().connection) })
+    }
+
     /// Mark that no more output will follow and the connection should not be
     /// kept alive (used when a response is cut short after headers went out).
     pub(crate) fn abort_connection(&self) {
@@ -412,3 +422,23 @@ impl Request {
     }
 }
 // ---- end daemon mode
+
+/// See [`Request::socket_closed_probe`]. Holds the connection's
+/// `apr_socket_t`, which lives in the connection's pool: only the thread
+/// serving the request may use it, while the request is live.
+pub(crate) struct ConnSocketProbe(*mut sys::apr_socket_t);
+
+impl ConnSocketProbe {
+    /// Whether the socket has been closed (APR sets its descriptor to -1).
+    pub(crate) fn closed(&self) -> bool {
+        if self.0.is_null() {
+            return false;
+        }
+        let mut fd: sys::apr_os_sock_t = 0;
+        // SAFETY: the socket struct outlives the request (connection pool);
+        // another thread may close it concurrently, which only changes the
+        // descriptor value we read.
+        unsafe { sys::apr_os_sock_get(&mut fd, self.0) };
+        fd < 0
+    }
+}
