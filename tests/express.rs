@@ -761,8 +761,9 @@ fn user_and_group() {
 #[test]
 fn apache_failure_exits_non_zero_with_error_lines() {
     let dir = workdir("fail");
-    let port = free_port();
-    let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    // Hold a port of our own (binding port 0 cannot race other tests).
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = _taken.local_addr().unwrap().port();
     let out = express()
         .current_dir(dir.join("app"))
         .args([
