@@ -340,6 +340,68 @@ fn call<R>(
     args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>>,
     interpret: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyAny>) -> PyResult<R>,
 ) -> Option<R> {
+    match call_function(
+        r,
+        script,
+        role.function,
+        role.noun,
+        &cut_down_environ,
+        args,
+        interpret,
+    ) {
+        Called::Value(v) => Some(v),
+        Called::Failed => None,
+        Called::NoFunction => {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Target WSGI {} script '{}' {}",
+                    std::process::id(),
+                    role.noun,
+                    script.path,
+                    role.missing
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// What calling a function of a script run in Apache's child gave.
+pub(crate) enum Called<R> {
+    Value(R),
+    /// The script loaded but does not define the function.
+    NoFunction,
+    /// It could not be loaded, raised, or its result was refused; logged.
+    Failed,
+}
+
+/// Builds the environ a script function gets: `(py, request, application
+/// group, script reloading, wsgi.errors)`.
+pub(crate) type EnvironFn<'a> = dyn for<'py> Fn(
+        Python<'py>,
+        &Request,
+        &str,
+        bool,
+        &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>>
+    + 'a;
+
+/// Loads `script` (through the embedded script cache, in the interpreter
+/// of its `application-group=`) and calls its `function(environ, *args)`,
+/// turning the result into `R` with `interpret`. Failures are logged with
+/// the traceback. `noun` names the script in messages ("user
+/// authentication", "dispatch").
+pub(crate) fn call_function<R>(
+    r: &Request,
+    script: &AuthScript,
+    function: &str,
+    noun: &str,
+    make_environ: &EnvironFn<'_>,
+    args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>>,
+    interpret: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyAny>) -> PyResult<R>,
+) -> Called<R> {
     let pid = std::process::id();
     let path = script.path.as_str();
     let scripts = match crate::handler::embedded_scripts() {
@@ -350,11 +412,10 @@ fn call<R>(
                 Level::Error,
                 &format!(
                     "mod_wsgi (pid={pid}): Python is not available in this process, so the WSGI \
-                     {} script '{path}' cannot run: {why}",
-                    role.noun
+                     {noun} script '{path}' cannot run: {why}"
                 ),
             );
-            return None;
+            return Called::Failed;
         }
     };
     let dc = dir_config(r);
@@ -378,7 +439,7 @@ fn call<R>(
                 ),
             )
         };
-        let func = match scripts.application(py, path, mtime, reload, role.function, &on_load) {
+        let func = match scripts.application(py, path, mtime, reload, function, &on_load) {
             Ok(f) => f,
             Err(script::LoadError::Exec(e)) => {
                 reqlog.log(
@@ -393,29 +454,20 @@ fn call<R>(
                         "mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{path}'."
                     ),
                 );
-                return None;
+                return Called::Failed;
             }
-            Err(script::LoadError::NoCallable) => {
-                reqlog.log(
-                    LogLevel::Error,
-                    &format!(
-                        "mod_wsgi (pid={pid}): Target WSGI {} script '{path}' {}",
-                        role.noun, role.missing
-                    ),
-                );
-                return None;
-            }
+            Err(script::LoadError::NoCallable) => return Called::NoFunction,
         };
         let errors = match Bound::new(py, Log::new(reqlog.clone(), LogLevel::Error, "wsgi.errors"))
         {
             Ok(l) => l,
             Err(e) => {
                 log_exception(py, &*reqlog, &e, "mod_wsgi: creating wsgi.errors failed.");
-                return None;
+                return Called::Failed;
             }
         };
         let outcome = (|| -> PyResult<R> {
-            let environ = environ(py, r, &group, reload, errors.as_any())?;
+            let environ = make_environ(py, r, &group, reload, errors.as_any())?;
             let mut all: Vec<Bound<'_, PyAny>> = vec![environ.into_any()];
             all.extend(args(py)?);
             let result = func.call1(PyTuple::new(py, all)?)?;
@@ -423,7 +475,7 @@ fn call<R>(
         })();
         errors.get().flush_pending(py);
         match outcome {
-            Ok(v) => Some(v),
+            Ok(v) => Called::Value(v),
             Err(e) => {
                 log_exception(
                     py,
@@ -433,7 +485,7 @@ fn call<R>(
                         "mod_wsgi (pid={pid}): Exception occurred processing WSGI script '{path}'."
                     ),
                 );
-                None
+                Called::Failed
             }
         }
     });
@@ -457,7 +509,7 @@ fn application_group(r: &Request, script: &AuthScript) -> String {
 }
 
 /// The cut-down environ mod_wsgi gives access-control scripts.
-fn environ<'py>(
+fn cut_down_environ<'py>(
     py: Python<'py>,
     r: &Request,
     group: &str,

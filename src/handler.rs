@@ -479,10 +479,17 @@ fn note<'r>(r: &'r Request, k: &CStr) -> Option<&'r str> {
 }
 
 pub(crate) fn handler(r: &Request) -> c_int {
-    match r.handler() {
-        Some(h) if h == HANDLER || h == HANDLER_ALT => {}
-        _ => return crate::httpd::DECLINED,
-    }
+    let dc = dir_config(r);
+    // A WSGIHandlerScript named by SetHandler/AddHandler runs its script's
+    // `handle_request` for the requested file instead of the file itself.
+    let handler_script = match r.handler() {
+        Some(h) if h == HANDLER || h == HANDLER_ALT => None,
+        Some(h) => match h.to_str().ok().and_then(|h| dc.handler_script(h)) {
+            Some(hs) => Some(hs),
+            None => return crate::httpd::DECLINED,
+        },
+        None => return crate::httpd::DECLINED,
+    };
     let _current = CurrentRequest::enter(r);
     let pid = std::process::id();
     let filename = r
@@ -490,7 +497,8 @@ pub(crate) fn handler(r: &Request) -> c_int {
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
     let aliased = r.notes().get(c"alias-forced-type").is_some();
-    if !aliased && !r.exec_cgi_allowed() {
+    // The requested file of a handler script is data, not a program.
+    if handler_script.is_none() && !aliased && !r.exec_cgi_allowed() {
         log::request(
             r,
             Level::Error,
@@ -518,7 +526,10 @@ pub(crate) fn handler(r: &Request) -> c_int {
         );
         return status(sys::HTTP_NOT_FOUND);
     }
-    let dc = dir_config(r);
+    if let Some(p) = handler_script.and_then(|h| h.pass_authorization) {
+        r.notes()
+            .set(NOTE_PASS_AUTHORIZATION, if p { c"1" } else { c"0" });
+    }
     if let Err(st) = r.setup_client_block(dc.chunked_request()) {
         return st;
     }
@@ -570,18 +581,51 @@ pub(crate) fn handler(r: &Request) -> c_int {
         script_name: &script_name,
         env: &env_lookup,
     };
-    let process_group_t = note(r, NOTE_PROCESS_GROUP)
+    // A handler script's own options win over the alias's and the
+    // directory's; its callable is always `handle_request`.
+    let mut process_group_t = handler_script
+        .and_then(|h| h.process_group.as_deref())
+        .or_else(|| note(r, NOTE_PROCESS_GROUP))
         .unwrap_or(dc.process_group())
         .to_string();
-    let process_group = config::expand_process_group(&process_group_t, &gcx);
-    let application_group_t = note(r, NOTE_APPLICATION_GROUP)
+    let mut application_group_t = handler_script
+        .and_then(|h| h.application_group.as_deref())
+        .or_else(|| note(r, NOTE_APPLICATION_GROUP))
         .unwrap_or(dc.application_group())
         .to_string();
+    let mut callable_t = if handler_script.is_some() {
+        "handle_request".to_string()
+    } else {
+        note(r, NOTE_CALLABLE_OBJECT)
+            .unwrap_or(dc.callable_object())
+            .to_string()
+    };
+    // WSGIDispatchScript: may override all three for this request.
+    if let Some(ds) = dc.dispatch_script() {
+        let current = crate::dispatch::Current {
+            process_group: &config::expand_process_group(&process_group_t, &gcx),
+            application_group: &config::expand_application_group(&application_group_t, &gcx),
+            callable_object: &config::expand_callable_object(&callable_t, &gcx),
+        };
+        match crate::dispatch::run(r, ds, &vars, &current) {
+            Ok(choice) => {
+                if let Some(v) = choice.process_group {
+                    process_group_t = v;
+                }
+                if let Some(v) = choice.application_group {
+                    application_group_t = v;
+                }
+                if let Some(v) = choice.callable_object {
+                    callable_t = v;
+                }
+            }
+            Err(()) => return status(sys::HTTP_INTERNAL_SERVER_ERROR),
+        }
+    }
+    let process_group = config::expand_process_group(&process_group_t, &gcx);
     let application_group = config::expand_application_group(&application_group_t, &gcx);
-    let callable_t = note(r, NOTE_CALLABLE_OBJECT)
-        .unwrap_or(dc.callable_object())
-        .to_string();
     let callable = config::expand_callable_object(&callable_t, &gcx);
+    let handler_path = handler_script.map(|h| h.path.as_str()).unwrap_or("");
 
     // WSGIRestrictProcess, and mod_wsgi's rule that a group declared in a
     // VirtualHost serves only servers with the same ServerName.
@@ -624,6 +668,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
                 script_filename: &filename,
                 application_group: &application_group,
                 callable_object: &callable,
+                handler_script: handler_path,
                 script_reloading: dc.script_reloading(),
                 error_override: dc.error_override(),
                 enable_sendfile: dc.enable_sendfile(),
@@ -673,6 +718,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
         process_group: &process_group,
         application_group: &application_group,
         callable_object: &callable,
+        handler_script: handler_path,
         script_reloading: dc.script_reloading(),
         request_id: &request_id,
         request_start: r.request_time(),
@@ -742,11 +788,18 @@ fn run_embedded(
         application_group: extras.application_group,
         request_id: extras.request_id,
     };
+    // A handler script is loaded in place of the requested file.
+    let (script_path, mtime) = if extras.handler_script.is_empty() {
+        (filename, r.file_mtime())
+    } else {
+        let h = extras.handler_script;
+        (h, script::file_mtime(h))
+    };
     let Some(app) = script::load_application(
         py,
         &process.scripts,
-        filename,
-        r.file_mtime(),
+        script_path,
+        mtime,
         reload,
         callable,
         &cx,

@@ -22,6 +22,7 @@
 mod auth;
 pub mod config;
 pub mod daemon;
+mod dispatch;
 pub mod express;
 mod handler;
 mod httpd;

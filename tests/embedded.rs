@@ -664,8 +664,8 @@ fn bad_directives_refuse_to_start() {
             "Name duplicates previous WSGI daemon definition.",
         ),
         (
-            "<Directory /tmp>\nWSGIDispatchScript /x.py\n</Directory>\n",
-            "WSGIDispatchScript is not supported by mod_wsgi-rs yet",
+            "<Directory /tmp>\nWSGIDispatchScript /x.py process-group=x\n</Directory>\n",
+            "Invalid option to WSGI dispatch script definition.",
         ),
         (
             "<VirtualHost *:80>\nWSGIPythonHome /usr\n</VirtualHost>\n",

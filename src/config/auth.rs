@@ -1,6 +1,7 @@
-//! The access-control script directives: `WSGIAccessScript`,
-//! `WSGIAuthUserScript`, `WSGIAuthGroupScript` (each `path
-//! [application-group=name]`) and `WSGIGroupAuthoritative`.
+//! The script directives of the form `path [application-group=name]`: the
+//! access-control ones (`WSGIAccessScript`, `WSGIAuthUserScript`,
+//! `WSGIAuthGroupScript`, with `WSGIGroupAuthoritative`) and
+//! `WSGIDispatchScript`.
 //!
 //! They are per-directory (AuthConfig override, so `.htaccess` too), and a
 //! section's script replaces the one it inherits, as in mod_wsgi's merge.
@@ -10,11 +11,13 @@
 
 use super::{ConfigError, DirConfig, flag, parse_option};
 
-/// The directives whose scripts run in Apache's children.
-pub const SCRIPT_DIRECTIVES: [&str; 3] = [
+/// The directives whose scripts run in Apache's children, even for a
+/// location served by a daemon process group.
+pub const SCRIPT_DIRECTIVES: [&str; 4] = [
     "WSGIAccessScript",
     "WSGIAuthUserScript",
     "WSGIAuthGroupScript",
+    "WSGIDispatchScript",
 ];
 
 /// One access-control script: mod_wsgi's `WSGIScriptFile` as these
@@ -34,6 +37,7 @@ pub enum ScriptKind {
     Access,
     AuthUser,
     AuthGroup,
+    Dispatch,
 }
 
 impl ScriptKind {
@@ -44,6 +48,7 @@ impl ScriptKind {
             ScriptKind::Access => "access script",
             ScriptKind::AuthUser => "auth user script",
             ScriptKind::AuthGroup => "auth group script",
+            ScriptKind::Dispatch => "dispatch script",
         }
     }
 }
@@ -94,6 +99,12 @@ pub(crate) fn set_auth_user_script(c: &mut DirConfig, args: &[&str]) -> Result<(
 
 pub(crate) fn set_auth_group_script(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
     c.auth_group_script = Some(parse_script(ScriptKind::AuthGroup, args)?);
+    Ok(())
+}
+
+/// `WSGIDispatchScript path [application-group=name]`.
+pub(crate) fn set_dispatch_script(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
+    c.dispatch_script = Some(parse_script(ScriptKind::Dispatch, args)?);
     Ok(())
 }
 
@@ -179,6 +190,22 @@ mod tests {
         let c = run("WSGIAccessScript", &["/srv/a.wsgi"]).unwrap();
         assert_eq!(c.access_script.unwrap().path, "/srv/a.wsgi");
         sentences("WSGIAccessScript", "access script");
+    }
+
+    #[test]
+    fn dispatch_script() {
+        let c = run(
+            "WSGIDispatchScript",
+            &["/srv/d.wsgi", "application-group=%{SERVER}"],
+        )
+        .unwrap();
+        let s = c.dispatch_script.unwrap();
+        assert_eq!(s.path, "/srv/d.wsgi");
+        assert_eq!(s.application_group.as_deref(), Some("%{SERVER}"));
+        sentences("WSGIDispatchScript", "dispatch script");
+        let outer = run("WSGIDispatchScript", &["/outer.wsgi"]).unwrap();
+        let m = DirConfig::merge(&outer, &DirConfig::default());
+        assert_eq!(m.dispatch_script.unwrap().path, "/outer.wsgi");
     }
 
     #[test]

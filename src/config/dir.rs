@@ -9,7 +9,7 @@
 //! which a VirtualHost merges over the main server's) gives the same answer.
 #![forbid(unsafe_code)]
 
-use super::{AuthScript, ConfigError, Merge};
+use super::{AuthScript, ConfigError, Merge, on_off, parse_option};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// WSGIMapHEADToGET.
@@ -102,6 +102,26 @@ pub struct DirConfig {
     /// WSGIGroupAuthoritative (no effect on Apache 2.4, see
     /// [`crate::config::auth`]).
     pub group_authoritative: Option<bool>,
+    /// WSGIDispatchScript.
+    pub dispatch_script: Option<AuthScript>,
+    /// WSGIHandlerScript entries, one per handler name.
+    pub handler_scripts: Option<Vec<HandlerScript>>,
+}
+
+/// One `WSGIHandlerScript name path [options]`: requests whose handler
+/// (`SetHandler`/`AddHandler`) is `name` run `path`'s `handle_request`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HandlerScript {
+    /// The handler name, as written.
+    pub name: String,
+    /// The script file.
+    pub path: String,
+    /// `process-group=`; `%{GLOBAL}` is stored as "" (embedded mode).
+    pub process_group: Option<String>,
+    /// `application-group=`; `%{GLOBAL}` is stored as "".
+    pub application_group: Option<String>,
+    /// `pass-authorization=On|Off`.
+    pub pass_authorization: Option<bool>,
 }
 
 impl DirConfig {
@@ -207,6 +227,21 @@ impl DirConfig {
     pub fn group_authoritative(&self) -> bool {
         self.group_authoritative.unwrap_or(true)
     }
+
+    /// WSGIDispatchScript, if any.
+    pub fn dispatch_script(&self) -> Option<&AuthScript> {
+        self.dispatch_script.as_ref()
+    }
+
+    /// The WSGIHandlerScript registered for Apache handler `handler`.
+    /// httpd lower-cases the names of SetHandler and AddHandler, so the
+    /// comparison ignores case.
+    pub fn handler_script(&self, handler: &str) -> Option<&HandlerScript> {
+        self.handler_scripts
+            .as_deref()?
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(handler))
+    }
 }
 
 impl Merge for DirConfig {
@@ -254,11 +289,95 @@ impl Merge for DirConfig {
                 .clone()
                 .or_else(|| b.auth_group_script.clone()),
             group_authoritative: o.group_authoritative.or(b.group_authoritative),
+            dispatch_script: o
+                .dispatch_script
+                .clone()
+                .or_else(|| b.dispatch_script.clone()),
+            handler_scripts: merge_handler_scripts(
+                b.handler_scripts.as_deref(),
+                o.handler_scripts.as_deref(),
+            ),
+        }
+    }
+}
+
+/// A section's handler scripts are laid over the inherited ones, name by
+/// name (mod_wsgi overlays the two tables).
+fn merge_handler_scripts(
+    b: Option<&[HandlerScript]>,
+    o: Option<&[HandlerScript]>,
+) -> Option<Vec<HandlerScript>> {
+    match (b, o) {
+        (None, None) => None,
+        (Some(l), None) | (None, Some(l)) => Some(l.to_vec()),
+        (Some(b), Some(o)) => {
+            let mut all: Vec<HandlerScript> = b
+                .iter()
+                .filter(|h| !o.iter().any(|x| x.name.eq_ignore_ascii_case(&h.name)))
+                .cloned()
+                .collect();
+            all.extend(o.iter().cloned());
+            Some(all)
         }
     }
 }
 
 // ------------------------------------------------------------ parsers
+
+/// `WSGIHandlerScript name path [process-group=...] [application-group=...]
+/// [pass-authorization=On|Off]`, with mod_wsgi's sentences. A second line
+/// for the same name in one section replaces the first.
+pub(crate) fn add_handler_script(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
+    let h = parse_handler_script(args)?;
+    let list = c.handler_scripts.get_or_insert_with(Vec::new);
+    list.retain(|x| !x.name.eq_ignore_ascii_case(&h.name));
+    list.push(h);
+    Ok(())
+}
+
+pub fn parse_handler_script(args: &[&str]) -> Result<HandlerScript, ConfigError> {
+    let name = match args.first() {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => return Err(ConfigError::msg("Name for handler script not supplied.")),
+    };
+    let path = match args.get(1) {
+        Some(p) if !p.is_empty() => p.to_string(),
+        _ => {
+            return Err(ConfigError::msg("Location of handler script not supplied."));
+        }
+    };
+    let invalid = || ConfigError::msg("Invalid option to WSGI handler script definition.");
+    let global = |v: String| if v == "%{GLOBAL}" { String::new() } else { v };
+    let mut h = HandlerScript {
+        name,
+        path,
+        ..HandlerScript::default()
+    };
+    for tok in &args[2..] {
+        let (option, value) = parse_option(tok).ok_or_else(invalid)?;
+        match option {
+            "process-group" => {
+                if value.is_empty() {
+                    return Err(ConfigError::msg("Invalid name for WSGI process group."));
+                }
+                h.process_group = Some(global(value));
+            }
+            "application-group" => {
+                if value.is_empty() {
+                    return Err(ConfigError::msg("Invalid name for WSGI application group."));
+                }
+                h.application_group = Some(global(value));
+            }
+            "pass-authorization" => {
+                let flag = on_off(&value)
+                    .ok_or_else(|| ConfigError::msg("Invalid value for authorization flag."))?;
+                h.pass_authorization = Some(flag);
+            }
+            _ => return Err(invalid()),
+        }
+    }
+    Ok(h)
+}
 
 /// WSGIRestrictProcess [group ...]: each line replaces the previous list.
 pub(crate) fn set_restrict_process(c: &mut DirConfig, args: &[&str]) -> Result<(), ConfigError> {
@@ -706,5 +825,84 @@ mod tests {
             DirConfig::merge(&DirConfig::default(), &DirConfig::default()),
             DirConfig::default()
         );
+    }
+}
+
+#[cfg(test)]
+mod handler_script_tests {
+    use super::*;
+
+    fn e(args: &[&str]) -> String {
+        parse_handler_script(args).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parse_and_options() {
+        let h = parse_handler_script(&[
+            "wsgi-resource",
+            "/srv/r.wsgi",
+            "process-group=%{GLOBAL}",
+            "application-group=app",
+            "pass-authorization=On",
+        ])
+        .unwrap();
+        assert_eq!(
+            h,
+            HandlerScript {
+                name: "wsgi-resource".into(),
+                path: "/srv/r.wsgi".into(),
+                process_group: Some(String::new()),
+                application_group: Some("app".into()),
+                pass_authorization: Some(true),
+            }
+        );
+        let h = parse_handler_script(&["x", "/y", "process-group=d"]).unwrap();
+        assert_eq!(h.process_group.as_deref(), Some("d"));
+        assert_eq!(h.application_group, None);
+        assert_eq!(h.pass_authorization, None);
+    }
+
+    #[test]
+    fn sentences() {
+        assert_eq!(e(&[]), "Name for handler script not supplied.");
+        assert_eq!(e(&[""]), "Name for handler script not supplied.");
+        assert_eq!(e(&["x"]), "Location of handler script not supplied.");
+        assert_eq!(e(&["x", ""]), "Location of handler script not supplied.");
+        let bad = "Invalid option to WSGI handler script definition.";
+        assert_eq!(e(&["x", "/y", "callable-object=f"]), bad);
+        assert_eq!(e(&["x", "/y", "nonsense"]), bad);
+        assert_eq!(
+            e(&["x", "/y", "process-group="]),
+            "Invalid name for WSGI process group."
+        );
+        assert_eq!(
+            e(&["x", "/y", "application-group="]),
+            "Invalid name for WSGI application group."
+        );
+        assert_eq!(
+            e(&["x", "/y", "pass-authorization=maybe"]),
+            "Invalid value for authorization flag."
+        );
+    }
+
+    #[test]
+    fn same_name_replaces_and_sections_overlay() {
+        let mut outer = DirConfig::default();
+        add_handler_script(&mut outer, &["a", "/a1"]).unwrap();
+        add_handler_script(&mut outer, &["b", "/b1"]).unwrap();
+        add_handler_script(&mut outer, &["A", "/a2"]).unwrap();
+        assert_eq!(outer.handler_scripts.as_ref().unwrap().len(), 2);
+        assert_eq!(outer.handler_script("a").unwrap().path, "/a2");
+        let mut inner = DirConfig::default();
+        add_handler_script(&mut inner, &["b", "/b2"]).unwrap();
+        add_handler_script(&mut inner, &["c", "/c2"]).unwrap();
+        let m = DirConfig::merge(&outer, &inner);
+        assert_eq!(m.handler_script("a").unwrap().path, "/a2");
+        assert_eq!(m.handler_script("B").unwrap().path, "/b2");
+        assert_eq!(m.handler_script("c").unwrap().path, "/c2");
+        assert!(m.handler_script("d").is_none());
+        let m = DirConfig::merge(&outer, &DirConfig::default());
+        assert_eq!(m.handler_script("b").unwrap().path, "/b1");
+        assert!(DirConfig::default().handler_script("a").is_none());
     }
 }

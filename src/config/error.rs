@@ -66,11 +66,6 @@ fn not_supported_hint(name: &str) -> Option<&'static str> {
             "It only ever applied to Apache 2.2; with Apache 2.4 remove it \
              (AuthBasicAuthoritative does the same for Basic authentication)."
         }
-        "wsgidispatchscript" => {
-            "Select the process and application group with WSGIProcessGroup \
-             and WSGIApplicationGroup instead."
-        }
-        "wsgihandlerscript" => "Map the resource with WSGIScriptAlias instead.",
         "wsgipy3kwarningflag" => "It only ever applied to Python 2.",
         "wsginewrelicconfigfile" | "wsginewrelicenvironment" => {
             "Configure the New Relic agent from the WSGI script file instead."
@@ -126,9 +121,9 @@ mod tests {
             "WSGISwitchInterval is not supported by mod_wsgi-rs yet."
         );
         assert_eq!(
-            ConfigError::NotSupported("WSGIHandlerScript".into()).to_string(),
-            "WSGIHandlerScript is not supported by mod_wsgi-rs yet. \
-             Map the resource with WSGIScriptAlias instead."
+            ConfigError::NotSupported("WSGIPy3kWarningFlag".into()).to_string(),
+            "WSGIPy3kWarningFlag is not supported by mod_wsgi-rs yet. \
+             It only ever applied to Python 2."
         );
     }
 }

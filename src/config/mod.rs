@@ -23,7 +23,7 @@ pub mod server;
 pub use alias::{RegexHandle, ScriptAlias};
 pub use auth::AuthScript;
 pub use daemon::{DaemonProcess, ServerScope};
-pub use dir::{DirConfig, MapHeadToGet, TrustedProxy};
+pub use dir::{DirConfig, HandlerScript, MapHeadToGet, TrustedProxy};
 pub use error::ConfigError;
 pub use group::{
     GroupContext, expand_application_group, expand_callable_object, expand_process_group,
@@ -531,11 +531,12 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Location of WSGI import script.",
         Apply::Global(server::apply_import_script)
     ),
-    not_supported!(
+    spec!(
         "WSGIDispatchScript",
         ACCESS_CONF | RSRC_CONF,
         false,
-        "Location of WSGI dispatch script."
+        "Location of WSGI dispatch script.",
+        Apply::Dir(auth::set_dispatch_script)
     ),
     dir_flag!(
         "WSGIPassApacheRequest",
@@ -639,11 +640,12 @@ pub static DIRECTIVES: &[DirectiveSpec] = &[
         "Enable/Disable as being authoritative on groups.",
         Apply::Dir(auth::set_group_authoritative)
     ),
-    not_supported!(
+    spec!(
         "WSGIHandlerScript",
         ACCESS_CONF | RSRC_CONF,
         false,
-        "Location of WSGI handler script file."
+        "Location of WSGI handler script file.",
+        Apply::Dir(dir::add_handler_script)
     ),
     // "Enabled" is mod_wsgi's spelling.
     server_flag!(
@@ -880,8 +882,6 @@ mod tests {
             [
                 "WSGISwitchInterval",
                 "WSGIPerInterpreterGIL",
-                "WSGIDispatchScript",
-                "WSGIHandlerScript",
                 "WSGIMetricsService",
                 "WSGISlowRequests",
                 "WSGIMetricsOptions",
@@ -921,6 +921,8 @@ mod tests {
             "WSGIAccessScript",
             "WSGIAuthUserScript",
             "WSGIAuthGroupScript",
+            "WSGIDispatchScript",
+            "WSGIHandlerScript",
         ];
         let mut checked = 0;
         for d in DIRECTIVES {

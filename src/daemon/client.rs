@@ -34,6 +34,8 @@ pub(crate) struct Target<'a> {
     pub script_filename: &'a str,
     pub application_group: &'a str,
     pub callable_object: &'a str,
+    /// WSGIHandlerScript to run in place of `script_filename`, "" for none.
+    pub handler_script: &'a str,
     pub script_reloading: bool,
     /// WSGIErrorOverride: an error status from the application is answered
     /// by Apache (ErrorDocument) instead of with the application's body.
@@ -238,7 +240,7 @@ pub(crate) fn forward(
         application_group: t.application_group.as_bytes(),
         script_filename: t.script_filename.as_bytes(),
         callable_object: t.callable_object.as_bytes(),
-        handler_script: b"",
+        handler_script: t.handler_script.as_bytes(),
     };
     let Ok(write_half) = stream.try_clone() else {
         return fail(

@@ -1065,13 +1065,16 @@ fn run_request(
     let filename = String::from_utf8_lossy(&head.script_filename).into_owned();
     let callable = String::from_utf8_lossy(&head.callable_object).into_owned();
     let application_group = String::from_utf8_lossy(&head.application_group).into_owned();
+    // WSGIHandlerScript: that script serves the request in place of the
+    // requested file (still SCRIPT_FILENAME).
+    let handler_script = String::from_utf8_lossy(&head.handler_script).into_owned();
+    let script_path = if handler_script.is_empty() {
+        &filename
+    } else {
+        &handler_script
+    };
     let mtime = if head.script_reloading {
-        std::fs::metadata(&filename)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or(0)
+        script::file_mtime(script_path)
     } else {
         0
     };
@@ -1091,7 +1094,7 @@ fn run_request(
     let Some(app) = script::load_application(
         py,
         &sh.scripts,
-        &filename,
+        script_path,
         mtime,
         head.script_reloading,
         &callable,
@@ -1121,6 +1124,7 @@ fn run_request(
         process_group: &group.name,
         application_group: &application_group,
         callable_object: &callable,
+        handler_script: &handler_script,
         script_reloading: head.script_reloading,
         request_id,
         request_start: head.request_start_us as i64,

@@ -90,6 +90,17 @@ pub fn load_application<'py>(
     }
 }
 
+/// A file's modification time in µs since the epoch, 0 when it cannot be
+/// stat'ed (the script cache's notion of mtime).
+pub fn file_mtime(path: &str) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 pub fn module_name(py: Python<'_>, path: &str) -> PyResult<String> {
     let hashlib = py.import("hashlib")?;
     let h = hashlib.call_method1("md5", (path.as_bytes(),))?;

@@ -21,6 +21,8 @@ pub struct Extras<'a> {
     pub process_group: &'a str,
     pub application_group: &'a str,
     pub callable_object: &'a str,
+    /// The WSGIHandlerScript serving the request, "" for none.
+    pub handler_script: &'a str,
     pub script_reloading: bool,
     pub request_id: &'a str,
     pub request_start: i64,
@@ -127,7 +129,7 @@ pub fn build<'py>(
         intern!(py, "mod_wsgi.request_handler"),
         intern!(py, "wsgi-script"),
     )?;
-    env.set_item(intern!(py, "mod_wsgi.handler_script"), intern!(py, ""))?;
+    env.set_item(intern!(py, "mod_wsgi.handler_script"), s(x.handler_script))?;
     env.set_item(
         intern!(py, "mod_wsgi.script_reloading"),
         if x.script_reloading { "1" } else { "0" },
