@@ -3,22 +3,10 @@
 
 mod common;
 
-use common::{Apache, Options, Response};
+use common::{Apache, Options, Response, json_field};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-fn json_field(body: &str, key: &str) -> String {
-    // Tiny extraction for flat JSON written by daemon_info.wsgi.
-    let pat = format!("\"{key}\": ");
-    let start = body
-        .find(&pat)
-        .unwrap_or_else(|| panic!("{key} missing in {body}"))
-        + pat.len();
-    let rest = &body[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim().trim_matches('"').to_string()
-}
 
 fn daemon_conf(options: &str) -> String {
     format!(

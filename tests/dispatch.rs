@@ -2,20 +2,8 @@
 
 mod common;
 
-use common::{Apache, Response};
+use common::{Apache, Response, json_field};
 use std::time::Duration;
-
-fn json_field(body: &str, key: &str) -> String {
-    // Tiny extraction for the flat JSON the test apps write.
-    let pat = format!("\"{key}\": ");
-    let start = body
-        .find(&pat)
-        .unwrap_or_else(|| panic!("{key} missing in {body}"))
-        + pat.len();
-    let rest = &body[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end].trim().trim_matches('"').to_string()
-}
 
 fn ok(r: &Response) -> String {
     let t = r.text();

@@ -542,7 +542,8 @@ pub fn send_with_fd(sock: BorrowedFd<'_>, bytes: &[u8], fd: BorrowedFd<'_>) -> i
     let raw = fd.as_raw_fd();
     // SAFETY: CMSG_SPACE/CMSG_LEN are pure arithmetic.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
-    let mut control = vec![0u8; space];
+    // u64s keep the control buffer aligned for cmsghdr (as in recv_with_fds).
+    let mut control = vec![0u64; space.div_ceil(8)];
     let mut iov = libc::iovec {
         iov_base: bytes.as_ptr() as *mut c_void,
         iov_len: bytes.len(),

@@ -521,3 +521,16 @@ pub fn print_core_backtraces(dir: &Path) {
         }
     }
 }
+
+/// One value from the flat JSON the test apps write (tiny extraction: the
+/// text after `"key": ` up to the next `,` or `}`, unquoted).
+pub fn json_field(body: &str, key: &str) -> String {
+    let pat = format!("\"{key}\": ");
+    let start = body
+        .find(&pat)
+        .unwrap_or_else(|| panic!("{key} missing in {body}"))
+        + pat.len();
+    let rest = &body[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim().trim_matches('"').to_string()
+}
