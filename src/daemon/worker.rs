@@ -567,19 +567,21 @@ struct SocketBody {
     leftover: Vec<u8>,
 }
 
-impl wsgi::BodySource for SocketBody {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl SocketBody {
+    /// Reads up to `want` bytes, handing them to `put` (which copies them
+    /// to the start of the caller's buffer) in one piece.
+    fn read_with(&mut self, want: usize, put: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
         if !self.leftover.is_empty() {
-            let n = self.leftover.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.leftover[..n]);
+            let n = self.leftover.len().min(want);
+            put(&self.leftover[..n]);
             self.leftover.drain(..n);
             return Ok(n);
         }
-        if self.done || buf.is_empty() {
+        if self.done || want == 0 {
             return Ok(0);
         }
         if !self.in_frame && !self.follows {
-            let n = buf.len().min(MAX_CREDIT) as u32;
+            let n = want.min(MAX_CREDIT) as u32;
             let credit = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
             self.conn.with_writer(|w| {
                 protocol::encode_body_credit(credit, w.pending_mut());
@@ -593,8 +595,8 @@ impl wsgi::BodySource for SocketBody {
                 .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string()))?;
             match frame {
                 Frame::Body { data, .. } => {
-                    let n = data.len().min(buf.len());
-                    buf[..n].copy_from_slice(&data[..n]);
+                    let n = data.len().min(want);
+                    put(&data[..n]);
                     if n < data.len() {
                         self.leftover.extend_from_slice(&data[n..]);
                     }
@@ -626,6 +628,22 @@ impl wsgi::BodySource for SocketBody {
                 }
             }
         }
+    }
+}
+
+impl wsgi::BodySource for SocketBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len();
+        self.read_with(want, &mut |d| buf[..d.len()].copy_from_slice(d))
+    }
+
+    fn read_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        let want = buf.len();
+        self.read_with(want, &mut |d| {
+            for (o, i) in buf.iter_mut().zip(d) {
+                o.write(*i);
+            }
+        })
     }
 }
 

@@ -41,6 +41,10 @@ impl BodySource for ApacheBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.get().get_client_block(buf)
     }
+
+    fn read_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        self.0.get().get_client_block_uninit(buf)
+    }
 }
 
 pub(crate) struct ApacheSink {

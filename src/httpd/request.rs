@@ -214,6 +214,26 @@ impl Request {
         }
     }
 
+    /// `ap_get_client_block` into memory that may be uninitialised: httpd
+    /// only copies into it, and reports how much it wrote.
+    pub(crate) fn get_client_block_uninit(
+        &self,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> io::Result<usize> {
+        // SAFETY: buf is valid for writes of len bytes; httpd never reads it.
+        let n = unsafe {
+            sys::ap_get_client_block(self.raw_mut(), buf.as_mut_ptr() as *mut c_char, buf.len())
+        };
+        if n < 0 {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "Apache/mod_wsgi failed to read request body (client closed the connection or timed out)",
+            ))
+        } else {
+            Ok((n as usize).min(buf.len()))
+        }
+    }
+
     /// `ap_rwrite`
     pub(crate) fn write(&self, data: &[u8]) -> io::Result<()> {
         if data.is_empty() {

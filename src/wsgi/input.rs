@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 use super::BodySource;
+use crate::python::bytes::NewBytes;
 use pyo3::exceptions::PyIOError;
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
@@ -16,63 +17,134 @@ const CHUNK: usize = 64 * 1024;
 
 struct Inner {
     source: Option<Box<dyn BodySource>>,
-    /// Bytes read from the source and not yet handed out: buf[pos..].
+    /// Staging for `readline` and for what a `read(n)` left over:
+    /// buffered bytes are buf[start..end]. Zeroed once when it grows, never
+    /// per read.
     buf: Vec<u8>,
-    pos: usize,
+    start: usize,
+    end: usize,
     eof: bool,
+}
+
+fn read_error(e: std::io::Error) -> PyErr {
+    PyIOError::new_err(format!("request data read error: {e}"))
 }
 
 impl Inner {
     fn buffered(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.start..self.end]
     }
 
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let n = n.min(self.buf.len() - self.pos);
-        let out = self.buf[self.pos..self.pos + n].to_vec();
-        self.pos += n;
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
+    fn consume(&mut self, n: usize) {
+        self.start += n.min(self.end - self.start);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
         }
+    }
+
+    /// The first `n` buffered bytes as a new `bytes` (one copy).
+    fn take<'py>(&mut self, py: Python<'py>, n: usize) -> Bound<'py, PyBytes> {
+        let n = n.min(self.end - self.start);
+        let out = PyBytes::new(py, &self.buf[self.start..self.start + n]);
+        self.consume(n);
         out
     }
 
-    /// Reads more from the source into the buffer, GIL released. Returns
-    /// false at the end of the body.
-    fn fill(&mut self, py: Python<'_>, want: usize) -> PyResult<bool> {
+    fn source(&mut self) -> PyResult<&mut Box<dyn BodySource>> {
+        self.source
+            .as_mut()
+            .ok_or_else(|| PyIOError::new_err("request data read error: request has completed"))
+    }
+
+    /// Reads more from the source into the staging buffer, GIL released.
+    /// Returns false at the end of the body.
+    fn fill(&mut self, py: Python<'_>) -> PyResult<bool> {
         if self.eof {
             return Ok(false);
         }
-        let Some(source) = self.source.as_mut() else {
-            return Err(PyIOError::new_err(
-                "request data read error: request has completed",
-            ));
-        };
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
+        self.source()?;
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buf.len() {
+                let grow = self.buf.len().max(CHUNK);
+                self.buf.resize(self.buf.len() + grow, 0);
+            }
         }
-        let old = self.buf.len();
-        let want = want.clamp(1, CHUNK);
-        self.buf.resize(old + want, 0);
-        let tail = &mut self.buf[old..];
-        let r = py.detach(|| source.read(tail));
-        match r {
+        let Inner {
+            source, buf, end, ..
+        } = self;
+        let source = source.as_mut().expect("checked above");
+        let tail = &mut buf[*end..];
+        match py.detach(|| source.read(tail)) {
             Ok(0) => {
-                self.buf.truncate(old);
                 self.eof = true;
                 Ok(false)
             }
             Ok(n) => {
-                self.buf.truncate(old + n);
+                self.end += n;
                 Ok(true)
             }
-            Err(e) => {
-                self.buf.truncate(old);
-                Err(PyIOError::new_err(format!("request data read error: {e}")))
+            Err(e) => Err(read_error(e)),
+        }
+    }
+
+    /// `read(limit)`: up to `limit` bytes (all with `usize::MAX`) read from
+    /// the source straight into the `bytes` object returned, after what is
+    /// buffered. No zero-fill and no staging copy for the body's bytes.
+    fn read_into_bytes<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let have = self.end - self.start;
+        if have >= limit {
+            return Ok(self.take(py, limit));
+        }
+        if self.eof {
+            return Ok(self.take(py, have));
+        }
+        self.source()?;
+        let first = limit.min(have + CHUNK);
+        let mut out = NewBytes::with_capacity(py, first)?;
+        out.extend_from_slice(self.buffered());
+        self.consume(have);
+        while out.len() < limit {
+            if out.spare_len() == 0 {
+                let cap = limit.min(out.len().saturating_mul(2));
+                out.reserve_total(py, cap)?;
+            }
+            let source = self.source.as_mut().expect("checked above");
+            let r = py.detach(|| out.fill(|tail| source.read_uninit(tail)));
+            match r {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // Keep what was read for the next call, as a file would.
+                    let got = out.finish(py)?;
+                    self.unread(got.as_bytes());
+                    return Err(read_error(e));
+                }
             }
         }
+        out.finish(py)
+    }
+
+    /// Puts bytes back in front of the staging buffer (after a failed read).
+    fn unread(&mut self, data: &[u8]) {
+        let mut v = Vec::with_capacity(data.len() + self.end - self.start);
+        v.extend_from_slice(data);
+        v.extend_from_slice(self.buffered());
+        self.end = v.len();
+        self.start = 0;
+        self.buf = v;
     }
 }
 
@@ -87,7 +159,8 @@ impl Input {
             inner: Mutex::new(Inner {
                 source: Some(source),
                 buf: Vec::new(),
-                pos: 0,
+                start: 0,
+                end: 0,
                 eof: false,
             }),
         }
@@ -104,31 +177,27 @@ impl Input {
         g.eof = true;
     }
 
-    fn read_impl(&self, py: Python<'_>, size: Option<isize>) -> PyResult<Vec<u8>> {
+    fn read_impl<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let mut g = self
             .inner
             .lock_py_attached(py)
             .unwrap_or_else(|e| e.into_inner());
-        match size {
-            Some(n) if n >= 0 => {
-                let n = n as usize;
-                while g.buffered().len() < n {
-                    let need = n - g.buffered().len();
-                    if !g.fill(py, need)? {
-                        break;
-                    }
-                }
-                Ok(g.take(n))
-            }
-            _ => {
-                while g.fill(py, CHUNK)? {}
-                let n = g.buffered().len();
-                Ok(g.take(n))
-            }
-        }
+        let limit = match size {
+            Some(n) if n >= 0 => n as usize,
+            _ => usize::MAX,
+        };
+        g.read_into_bytes(py, limit)
     }
 
-    fn readline_impl(&self, py: Python<'_>, size: Option<isize>) -> PyResult<Vec<u8>> {
+    fn readline_impl<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let limit = match size {
             Some(n) if n >= 0 => n as usize,
             _ => usize::MAX,
@@ -142,15 +211,15 @@ impl Input {
             let b = g.buffered();
             if let Some(i) = b[scanned..].iter().position(|c| *c == b'\n') {
                 let end = (scanned + i + 1).min(limit);
-                return Ok(g.take(end));
+                return Ok(g.take(py, end));
             }
             scanned = b.len();
             if scanned >= limit {
-                return Ok(g.take(limit));
+                return Ok(g.take(py, limit));
             }
-            if !g.fill(py, CHUNK)? {
+            if !g.fill(py)? {
                 let n = g.buffered().len();
-                return Ok(g.take(n));
+                return Ok(g.take(py, n));
             }
         }
     }
@@ -160,14 +229,12 @@ impl Input {
 impl Input {
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        let v = self.read_impl(py, size)?;
-        Ok(PyBytes::new(py, &v))
+        self.read_impl(py, size)
     }
 
     #[pyo3(signature = (size=None))]
     fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        let v = self.readline_impl(py, size)?;
-        Ok(PyBytes::new(py, &v))
+        self.readline_impl(py, size)
     }
 
     #[pyo3(signature = (hint=None))]
@@ -184,11 +251,11 @@ impl Input {
         let mut total = 0;
         loop {
             let line = self.readline_impl(py, None)?;
-            if line.is_empty() {
+            if line.as_bytes().is_empty() {
                 break;
             }
-            total += line.len();
-            out.push(PyBytes::new(py, &line));
+            total += line.as_bytes().len();
+            out.push(line);
             if total >= hint {
                 break;
             }
@@ -202,10 +269,10 @@ impl Input {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let line = self.readline_impl(py, None)?;
-        if line.is_empty() {
+        if line.as_bytes().is_empty() {
             Ok(None)
         } else {
-            Ok(Some(PyBytes::new(py, &line)))
+            Ok(Some(line))
         }
     }
 

@@ -19,6 +19,11 @@ use std::io;
 pub trait BodySource: Send {
     /// Reads up to `buf.len()` bytes; `Ok(0)` at the end of the body.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Like [`BodySource::read`], into memory that may be uninitialised
+    /// (the `bytes` object `wsgi.input.read()` returns, filled in place).
+    /// Only writes `buf`, and returns how many bytes it wrote at its start.
+    fn read_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize>;
 }
 
 /// Status and headers as the application gave them, validated.
