@@ -408,6 +408,12 @@ fn unreachable_daemon_gives_503() {
             std::fs::remove_file(e.path()).unwrap();
         }
     }
+    // Apache's threads keep their connections to the daemon for the next
+    // request; kill the daemon so that they die and the request must
+    // connect (its replacement listens on the now nameless socket).
+    for pid in pids_of_group(&a) {
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
     let r = a.get("/info");
     assert_eq!(r.status, 503);
     assert!(a.wait_log(
@@ -436,4 +442,61 @@ fn trusted_proxy_headers_reach_the_daemon() {
     assert_eq!(json_field(&t, "remote_addr"), "203.0.113.9");
     let t = info(&a).1;
     assert_eq!(json_field(&t, "url_scheme"), "http");
+}
+
+/// The inodes of the connected UNIX sockets `pid` holds (the listener, in
+/// state "unconnected", is left out).
+fn connected_unix_sockets(pid: u32) -> std::collections::BTreeSet<u64> {
+    let connected: std::collections::HashSet<u64> = std::fs::read_to_string("/proc/net/unix")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(5) == Some(&"03")).then(|| f.get(6)?.parse().ok())?
+        })
+        .collect();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .filter(|i| connected.contains(i))
+        .collect()
+}
+
+#[test]
+fn connections_to_the_daemon_are_reused() {
+    // One Apache worker thread: every request goes through it, over the one
+    // connection it keeps to the daemon.
+    let a = Apache::start_with(
+        "d_reuse",
+        &daemon_conf("processes=1 threads=2"),
+        Options {
+            threads: 1,
+            servers: 1,
+            ..Options::default()
+        },
+    );
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200, "{body}");
+    let pid: u32 = json_field(&body, "pid").parse().unwrap();
+    let first = connected_unix_sockets(pid);
+    assert_eq!(first.len(), 1, "one kept connection: {first:?}");
+    for _ in 0..10 {
+        let (r, body) = info(&a);
+        assert_eq!(r.status, 200, "{body}");
+        assert_eq!(json_field(&body, "pid"), pid.to_string());
+    }
+    assert_eq!(connected_unix_sockets(pid), first, "the same connection");
+    // A request with a body goes over a fresh connection, which is kept
+    // afterwards in place of the old one.
+    let r = a.request("POST", "/input", &[], b"some body bytes");
+    assert_eq!(r.status, 200);
+    let (r, _) = info(&a);
+    assert_eq!(r.status, 200);
+    assert_eq!(connected_unix_sockets(pid).len(), 1);
+    assert!(!a.error_log().contains("Request to daemon process group"));
 }

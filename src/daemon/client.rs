@@ -19,9 +19,12 @@ use crate::httpd::Request;
 use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
 use crate::wsgi::{self, ResponseSink};
+use std::cell::RefCell;
+use std::os::fd::AsFd;
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Bodies up to this size with a known length go with the head, unasked.
 const BODY_FOLLOWS_MAX: u64 = 64 * 1024;
@@ -57,29 +60,10 @@ pub(crate) fn forward(
         status as c_int
     };
 
-    let connect_timeout = group.connect_timeout;
-    let stream = match sys::connect_unix(socket, connect_timeout) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(
-                503,
-                format!(
-                    "Unable to connect to WSGI daemon process '{name}' on '{}' within connect-timeout ({} s): {e}. \
-                     Check that the daemon processes are running (look for messages about them exiting) and that \
-                     Apache's User may access the socket (WSGISocketPrefix).",
-                    socket.display(),
-                    connect_timeout.as_secs()
-                ),
-            );
-        }
-    };
     let timeout = group
         .socket_timeout
         .unwrap_or_else(|| sys::server_timeout(r.server()));
     let timeout = (!timeout.is_zero()).then_some(timeout);
-    let _ = stream.set_read_timeout(timeout);
-    let _ = stream.set_write_timeout(timeout);
-    let queue_start = crate::wsgi::now_micros() as u64;
 
     // The body's shape; small known bodies go with the head.
     let body = if r.read_chunked() {
@@ -123,10 +107,10 @@ pub(crate) fn forward(
             .unwrap_or(protocol::DEFAULT_HEADER_BUFFER_SIZE),
         ..Limits::default()
     };
-    let meta = RequestMeta {
+    let mut meta = RequestMeta {
         request_id: 0,
         request_start_us: r.request_time().max(0) as u64,
-        queue_start_us: queue_start,
+        queue_start_us: 0,
         timeout_ms: timeout.map_or(0, |d| d.as_millis().min(u32::MAX as u128) as u32),
         script_reloading: t.script_reloading,
         body,
@@ -137,50 +121,133 @@ pub(crate) fn forward(
         callable_object: t.callable_object.as_bytes(),
         handler_script: b"",
     };
-    let Ok(write_half) = stream.try_clone() else {
-        return fail(
-            503,
-            format!("Cannot use the socket of daemon process group '{name}'."),
-        );
-    };
-    let hello = Hello {
-        role: Peer::ApacheChild,
-        pid,
-    };
-    let mut writer = FrameWriter::new(write_half, Peer::Daemon, &hello);
     let extra: [(&[u8], &[u8]); 1] = [(b"mod_wsgi.request_id", request_id.as_bytes())];
-    if let Err(e) = protocol::encode_request_head(
-        &meta,
-        vars.iter().copied().chain(extra.iter().copied()),
-        &limits,
-        writer.pending_mut(),
-    ) {
-        return fail(
-            500,
-            format!("Request to daemon process group '{name}' failed: {e}"),
-        );
-    }
-    if let Some(b) = &small_body {
-        if !b.is_empty() {
-            protocol::encode_body(b, false, writer.pending_mut());
+
+    // A request without a body may go over an idle connection kept from an
+    // earlier request of this thread. If a connection turns out to be dead
+    // in a way that proves the daemon never read the request (see
+    // `Failure::is_unread`: an idle connection the daemon closed as it was
+    // reused, or one a stopping daemon accepted but never served), the
+    // request is sent again on a fresh connection.
+    let mut pooled = if body == RequestBody::None {
+        pool_take(socket)
+    } else {
+        None
+    };
+    let (mut bufs_r, mut bufs_w) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let mut retries = 0;
+    let (conn, result, x_head_sent, daemon_pid) = loop {
+        let mut conn = match pooled.take() {
+            Some(c) => c,
+            None => {
+                let connect_timeout = group.connect_timeout;
+                match sys::connect_unix(socket, connect_timeout) {
+                    Ok(stream) => Pooled {
+                        path: socket.to_path_buf(),
+                        stream,
+                        timeout: None,
+                        daemon_pid: None,
+                        greeted: false,
+                    },
+                    Err(e) => {
+                        BUFFERS.with(|b| *b.borrow_mut() = (bufs_r, bufs_w));
+                        return fail(
+                            503,
+                            format!(
+                                "Unable to connect to WSGI daemon process '{name}' on '{}' within connect-timeout ({} s): {e}. \
+                                 Check that the daemon processes are running (look for messages about them exiting) and that \
+                                 Apache's User may access the socket (WSGISocketPrefix).",
+                                socket.display(),
+                                connect_timeout.as_secs()
+                            ),
+                        );
+                    }
+                }
+            }
+        };
+        if !conn.greeted || conn.timeout != timeout {
+            let _ = conn.stream.set_read_timeout(timeout);
+            let _ = conn.stream.set_write_timeout(timeout);
+            conn.timeout = timeout;
         }
-        protocol::encode_end(writer.pending_mut());
+        meta.queue_start_us = crate::wsgi::now_micros() as u64;
+        let hello = Hello {
+            role: Peer::ApacheChild,
+            pid,
+        };
+        let mut writer = if conn.greeted {
+            FrameWriter::resume(&conn.stream, Peer::Daemon, std::mem::take(&mut bufs_w))
+        } else {
+            FrameWriter::with_buffer(
+                &conn.stream,
+                Peer::Daemon,
+                &hello,
+                std::mem::take(&mut bufs_w),
+            )
+        };
+        if let Err(e) = protocol::encode_request_head(
+            &meta,
+            vars.iter().copied().chain(extra.iter().copied()),
+            &limits,
+            writer.pending_mut(),
+        ) {
+            BUFFERS.with(|b| *b.borrow_mut() = (bufs_r, writer.into_parts().1));
+            return fail(
+                500,
+                format!("Request to daemon process group '{name}' failed: {e}"),
+            );
+        }
+        if let Some(b) = &small_body {
+            if !b.is_empty() {
+                protocol::encode_body(b, false, writer.pending_mut());
+            }
+            protocol::encode_end(writer.pending_mut());
+        }
+        let decoder = if conn.greeted {
+            Decoder::resume(Peer::Daemon, limits)
+        } else {
+            Decoder::new(Peer::Daemon, limits)
+        };
+        let mut reader =
+            FrameReader::with_buffer(&conn.stream, decoder, std::mem::take(&mut bufs_r));
+        let mut x = Exchange {
+            r,
+            writer,
+            daemon_pid: conn.daemon_pid,
+            head_sent: false,
+            got_frame: false,
+            body_done: small_body.is_some() || body == RequestBody::None,
+            asked_client: false,
+            client_gone: false,
+        };
+        let result = match x.writer.flush() {
+            Ok(()) => x.relay(&mut reader),
+            Err(e) => Err(Failure::Protocol(e)),
+        };
+        // Reusable only after a clean exchange with nothing left unread
+        // (a goodbye after the end frame stays in the buffer).
+        let clean = result.is_ok() && reader.buffered().is_empty();
+        let daemon_pid = x.daemon_pid;
+        let head_sent = x.head_sent;
+        let retry = body == RequestBody::None
+            && retries < 3
+            && !x.got_frame
+            && matches!(&result, Err(f) if f.is_unread());
+        bufs_r = reader.into_parts().1;
+        bufs_w = x.writer.into_parts().1;
+        conn.daemon_pid = daemon_pid;
+        conn.greeted = true;
+        if retry {
+            retries += 1;
+            continue;
+        }
+        break (clean.then_some(conn), result, head_sent, daemon_pid);
+    };
+    BUFFERS.with(|b| *b.borrow_mut() = (bufs_r, bufs_w));
+    if let Some(c) = conn {
+        pool_put(c);
     }
-    let mut reader = FrameReader::new(stream, Decoder::new(Peer::Daemon, limits));
-    let mut x = Exchange {
-        r,
-        writer,
-        daemon_pid: None,
-        head_sent: false,
-        body_done: small_body.is_some() || body == RequestBody::None,
-        asked_client: false,
-        client_gone: false,
-    };
-    let result = match x.writer.flush() {
-        Ok(()) => x.relay(&mut reader),
-        Err(e) => Err(Failure::Protocol(e)),
-    };
-    let who = match x.daemon_pid {
+    let who = match daemon_pid {
         Some(p) => format!("daemon process (pid {p})"),
         None => "daemon process".to_string(),
     };
@@ -225,12 +292,54 @@ pub(crate) fn forward(
             return crate::httpd::OK;
         }
     };
-    if x.head_sent {
+    if x_head_sent {
         // The status is already on its way: cut the response short.
         r.abort_connection();
         return crate::httpd::OK;
     }
     status as c_int
+}
+
+/// A connection to a daemon kept by an Apache worker thread between
+/// requests (docs/daemon-protocol.md, "Connection reuse").
+struct Pooled {
+    path: PathBuf,
+    stream: UnixStream,
+    /// The socket timeouts set on it.
+    timeout: Option<Duration>,
+    daemon_pid: Option<u32>,
+    /// The greetings went both ways with its first request.
+    greeted: bool,
+}
+
+/// Idle connections a thread keeps, one per daemon socket, at most this many.
+const POOL_MAX: usize = 4;
+
+thread_local! {
+    static POOL: RefCell<Vec<Pooled>> = const { RefCell::new(Vec::new()) };
+    /// The frame reader's and writer's buffers, reused by the thread.
+    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// This thread's idle connection to `path`, if it is still alive.
+fn pool_take(path: &Path) -> Option<Pooled> {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.iter().position(|c| c.path == path)?;
+        let c = p.swap_remove(i);
+        sys::idle_connection_alive(c.stream.as_fd()).then_some(c)
+    })
+}
+
+fn pool_put(c: Pooled) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        p.retain(|old| old.path != c.path);
+        if p.len() >= POOL_MAX {
+            p.remove(0);
+        }
+        p.push(c);
+    })
 }
 
 enum Failure {
@@ -240,28 +349,51 @@ enum Failure {
     ClientGone,
 }
 
+impl Failure {
+    /// Whether the daemon provably never read the request: writing found
+    /// the connection closed (`EPIPE`), or it was reset, which a UNIX
+    /// socket reports only when the daemon closed it with bytes of ours
+    /// unread. A daemon that read the request and then died gives a plain
+    /// end of file instead, and the request is not retried.
+    fn is_unread(&self) -> bool {
+        match self {
+            Failure::Protocol(ProtocolError::Io { source, .. }) => matches!(
+                source.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<ProtocolError> for Failure {
     fn from(e: ProtocolError) -> Self {
         Failure::Protocol(e)
     }
 }
 
-struct Exchange<'r> {
+struct Exchange<'r, 's> {
     r: &'r Request,
-    writer: FrameWriter<UnixStream>,
+    writer: FrameWriter<&'s UnixStream>,
     daemon_pid: Option<u32>,
     head_sent: bool,
+    /// A frame other than a greeting or goodbye arrived.
+    got_frame: bool,
     body_done: bool,
     asked_client: bool,
     client_gone: bool,
 }
 
-impl Exchange<'_> {
-    fn relay(&mut self, reader: &mut FrameReader<UnixStream>) -> Result<(), Failure> {
+impl Exchange<'_, '_> {
+    fn relay(&mut self, reader: &mut FrameReader<&UnixStream>) -> Result<(), Failure> {
         let mut body_buf: Vec<u8> = Vec::new();
         let mut sink = ApacheSink::new(self.r, false, None);
         loop {
-            match reader.next_frame()? {
+            let frame = reader.next_frame()?;
+            if !matches!(frame, Frame::Hello(_) | Frame::Goodbye) {
+                self.got_frame = true;
+            }
+            match frame {
                 Frame::Hello(h) => self.daemon_pid = Some(h.pid),
                 Frame::BodyCredit(n) => self.answer_credit(n.get() as usize, &mut body_buf)?,
                 Frame::ResponseHead(h) => {
