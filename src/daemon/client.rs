@@ -388,7 +388,22 @@ impl Exchange<'_, '_> {
     fn relay(&mut self, reader: &mut FrameReader<&UnixStream>) -> Result<(), Failure> {
         let mut body_buf: Vec<u8> = Vec::new();
         let mut sink = ApacheSink::new(self.r, false, None);
+        // A block sent with the flush flag reaches the client before this
+        // thread waits for the daemon again, as PEP 3333 asks; but blocks
+        // that are already here (the application yielded faster than they
+        // travel) go down the filters together and are flushed once, as the
+        // C module's socket buckets and the core output filter do.
+        let mut unflushed = false;
         loop {
+            if unflushed
+                && reader.buffered().is_empty()
+                && !sys::readable_now(reader.get_ref().as_fd())
+            {
+                unflushed = false;
+                if self.r.flush().is_err() {
+                    return Err(self.client_went_away());
+                }
+            }
             let frame = reader.next_frame()?;
             if !matches!(frame, Frame::Hello(_) | Frame::Goodbye) {
                 self.got_frame = true;
@@ -418,14 +433,10 @@ impl Exchange<'_, '_> {
                         continue;
                     }
                     self.head_sent = true;
-                    if self.r.write(data).is_err() || (flush && self.r.flush().is_err()) {
-                        self.client_gone = true;
-                        let mut out = Vec::new();
-                        protocol::encode_abort(b"the client went away", &mut out);
-                        self.writer.pending_mut().extend_from_slice(&out);
-                        let _ = self.writer.flush();
-                        return Err(Failure::ClientGone);
+                    if self.r.write(data).is_err() {
+                        return Err(self.client_went_away());
                     }
+                    unflushed |= flush;
                 }
                 Frame::End => return Ok(()),
                 Frame::Error { kind, message } => {
@@ -440,6 +451,14 @@ impl Exchange<'_, '_> {
                 }
             }
         }
+    }
+
+    /// Tells the daemon that the client went away (best effort).
+    fn client_went_away(&mut self) -> Failure {
+        self.client_gone = true;
+        protocol::encode_abort(b"the client went away", self.writer.pending_mut());
+        let _ = self.writer.flush();
+        Failure::ClientGone
     }
 
     /// Answers a body credit with exactly one body frame of 1..=N bytes

@@ -364,6 +364,34 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// `poll` for readability: true when readable, false on timeout.
+pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { libc::poll(&mut p, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
+    match rc {
+        -1 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        0 => Ok(false),
+        _ => Ok(true),
+    }
+}
+
+/// Whether `fd` has bytes to read right now (`poll` with a zero timeout).
+pub fn readable_now(fd: BorrowedFd<'_>) -> bool {
+    poll_readable(fd, Duration::ZERO).unwrap_or(false)
+}
+
 /// Whether an idle connection kept for reuse still looks usable: one
 /// `recv(MSG_PEEK | MSG_DONTWAIT)`. Nothing to read (`EAGAIN`) means alive;
 /// end of file, an error, or bytes the peer sent unasked (a goodbye) mean
