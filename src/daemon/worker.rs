@@ -535,12 +535,21 @@ impl wsgi::ResponseSink for SocketSink {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        // Each block the application yields goes out now (PEP 3333).
-        self.conn.with_writer(|w| w.body(data, true))
+        // Blocks of a list or tuple: all there already, so they may wait in
+        // the writer's buffer for the next write or the end frame (a small
+        // response is one write: head, body and end).
+        self.conn.with_writer(|w| w.body(data, false))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.conn.with_writer(|w| w.flush())
+        // An empty body frame carries the flush flag to the Apache child.
+        self.conn.with_writer(|w| w.body(b"", true))
+    }
+
+    fn write_flush(&mut self, data: &[u8]) -> io::Result<()> {
+        // Each block an iterator yields goes out now (PEP 3333), flagged so
+        // that the Apache child flushes it to the client.
+        self.conn.with_writer(|w| w.body(data, true))
     }
 
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
