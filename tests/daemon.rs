@@ -535,3 +535,28 @@ fn yielded_blocks_reach_the_client_before_the_next_is_produced_in_daemon_mode() 
     let _ = s.read_to_end(&mut got);
     assert!(String::from_utf8_lossy(&got).contains("second block"));
 }
+
+#[test]
+fn wsgi_input_read_styles_across_body_credits() {
+    // Over 64 KiB: the body moves against credits, in frames larger than
+    // the application's reads, so pieces are split and kept between reads.
+    let a = Apache::start("d_inputstyles", &daemon_conf("processes=1 threads=2"));
+    let body: Vec<u8> = (0..40_000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    assert!(body.len() > 256 * 1024);
+    let post = |q: &str| a.request("POST", &format!("/input?{q}"), &[], &body);
+    assert_eq!(post("read").body, body);
+    assert_eq!(post("readn").body, body);
+    let lines: Vec<String> = body
+        .split_inclusive(|&b| b == b'\n')
+        .map(|l| format!("[{}]", String::from_utf8_lossy(l)))
+        .collect();
+    assert_eq!(post("readline").text(), lines.concat());
+    let joined = body
+        .split_inclusive(|&b| b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("|");
+    assert_eq!(post("iter").text(), joined);
+}

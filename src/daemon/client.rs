@@ -134,7 +134,7 @@ pub(crate) fn forward(
     } else {
         None
     };
-    let (mut bufs_r, mut bufs_w) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let (mut bufs_r, mut bufs_w) = buffers_take();
     let mut retries = 0;
     let (conn, result, x_head_sent, daemon_pid) = loop {
         let mut conn = match pooled.take() {
@@ -150,7 +150,7 @@ pub(crate) fn forward(
                         greeted: false,
                     },
                     Err(e) => {
-                        BUFFERS.with(|b| *b.borrow_mut() = (bufs_r, bufs_w));
+                        buffers_put(bufs_r, bufs_w);
                         return fail(
                             503,
                             format!(
@@ -191,7 +191,7 @@ pub(crate) fn forward(
             &limits,
             writer.pending_mut(),
         ) {
-            BUFFERS.with(|b| *b.borrow_mut() = (bufs_r, writer.into_parts().1));
+            buffers_put(bufs_r, writer.into_parts().1);
             return fail(
                 500,
                 format!("Request to daemon process group '{name}' failed: {e}"),
@@ -243,7 +243,7 @@ pub(crate) fn forward(
         }
         break (clean.then_some(conn), result, head_sent, daemon_pid);
     };
-    BUFFERS.with(|b| *b.borrow_mut() = (bufs_r, bufs_w));
+    buffers_put(bufs_r, bufs_w);
     if let Some(c) = conn {
         pool_put(c);
     }
@@ -317,8 +317,27 @@ const POOL_MAX: usize = 4;
 
 thread_local! {
     static POOL: RefCell<Vec<Pooled>> = const { RefCell::new(Vec::new()) };
-    /// The frame reader's and writer's buffers, reused by the thread.
-    static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Frame reader and writer buffers, shared by the process's threads: as
+/// many stay allocated as requests ran at once (up to `SPARE_BUFFERS`),
+/// not one 64 KiB read buffer per Apache thread.
+static BUFFERS: std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+const SPARE_BUFFERS: usize = 16;
+
+fn buffers_take() -> (Vec<u8>, Vec<u8>) {
+    BUFFERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop()
+        .unwrap_or_default()
+}
+
+fn buffers_put(read: Vec<u8>, write: Vec<u8>) {
+    let mut b = BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
+    if b.len() < SPARE_BUFFERS {
+        b.push((read, write));
+    }
 }
 
 /// This thread's idle connection to `path`, if it is still alive.

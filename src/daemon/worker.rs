@@ -589,26 +589,34 @@ struct SocketBody {
     done: bool,
     /// The body follows the head unasked: never send credits.
     follows: bool,
-    /// Bytes of a piece larger than the caller's buffer (only when the
-    /// body followed unasked).
+    /// Bytes of a piece larger than the caller's buffer: leftover[leftover_pos..].
     leftover: Vec<u8>,
+    leftover_pos: usize,
 }
 
 impl SocketBody {
     /// Reads up to `want` bytes, handing them to `put` (which copies them
     /// to the start of the caller's buffer) in one piece.
     fn read_with(&mut self, want: usize, put: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
-        if !self.leftover.is_empty() {
-            let n = self.leftover.len().min(want);
-            put(&self.leftover[..n]);
-            self.leftover.drain(..n);
+        if self.leftover_pos < self.leftover.len() {
+            let rest = &self.leftover[self.leftover_pos..];
+            let n = rest.len().min(want);
+            put(&rest[..n]);
+            self.leftover_pos += n;
+            if self.leftover_pos == self.leftover.len() {
+                self.leftover.clear();
+                self.leftover_pos = 0;
+            }
             return Ok(n);
         }
         if self.done || want == 0 {
             return Ok(0);
         }
         if !self.in_frame && !self.follows {
-            let n = want.min(MAX_CREDIT) as u32;
+            // A whole credit whatever the application asked for: one round
+            // trip per 256 KiB rather than per read() (the rest of the
+            // frame waits in the socket and the reader's buffer).
+            let n = MAX_CREDIT as u32;
             let credit = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
             self.conn.with_writer(|w| {
                 protocol::encode_body_credit(credit, w.pending_mut());
@@ -1217,6 +1225,7 @@ fn run_request(
         done: head.body == RequestBody::None,
         follows: head.body_follows,
         leftover: Vec::new(),
+        leftover_pos: 0,
     };
     let header_only = var(b"REQUEST_METHOD").as_deref() == Some("HEAD");
     let sink = SocketSink {
