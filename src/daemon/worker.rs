@@ -743,6 +743,12 @@ struct Idle {
     stream: Arc<UnixStream>,
     /// The greetings went both ways with the first request.
     greeted: bool,
+    /// Requests left before this connection is closed (with a goodbye).
+    /// An Apache thread sticks to the daemon process that accepted its
+    /// connection; renewing connections every few dozen requests lets
+    /// the group's processes share the load (which process accepts a new
+    /// connection is decided by whichever has a thread free first).
+    requests_left: u32,
 }
 
 /// Connections by epoll token. A slot stays reserved while its
@@ -786,6 +792,15 @@ impl Slab {
             self.free.push(i);
         }
     }
+}
+
+/// How many requests a new connection may carry: 16 to 47, varied so that
+/// the connections of one Apache child are not all renewed at once.
+fn reuse_budget() -> u32 {
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(0x9e37_79b9);
+    let x = NEXT.fetch_add(0x9e37_79b9, Ordering::Relaxed) ^ std::process::id();
+    16 + (x.rotate_left(7) % 32)
 }
 
 /// A worker thread's buffers, reused from request to request.
@@ -933,6 +948,7 @@ fn accept_pending(sh: &Shared) {
             .insert(Idle {
                 stream: stream.clone(),
                 greeted: false,
+                requests_left: reuse_budget(),
             }) as u64;
         if let Err(e) = sh.epoll.add(stream.as_fd(), token) {
             say(
@@ -1081,7 +1097,8 @@ fn serve_request(
         clean = clean && r.buffered().is_empty();
     }
     let stopping = sh.stopping.load(Ordering::Acquire);
-    let reuse = complete && clean && !stopping;
+    let requests_left = idle.requests_left.saturating_sub(1);
+    let reuse = complete && clean && !stopping && requests_left > 0;
     // End of the response (with a goodbye when the connection will not be
     // reused), or an error frame in its place.
     let sent = match outcome {
@@ -1120,6 +1137,7 @@ fn serve_request(
             Some(Idle {
                 stream,
                 greeted: true,
+                requests_left,
             }),
             None,
         )
