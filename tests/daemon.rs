@@ -468,6 +468,12 @@ fn unreachable_daemon_gives_503() {
             std::fs::remove_file(e.path()).unwrap();
         }
     }
+    // Apache's threads keep their connections to the daemon for the next
+    // request; kill the daemon so that they die and the request must
+    // connect (its replacement listens on the now nameless socket).
+    for pid in pids_of_group(&a) {
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
     let r = a.get("/info");
     assert_eq!(r.status, 503);
     assert!(a.wait_log(
@@ -1382,4 +1388,121 @@ fn shutdown_timeout_bounds_how_long_a_stopping_daemon_waits() {
     );
     // Its client was cut off (no response at all, or not a 200).
     assert!(hung.join().map_or(true, |(status, _)| status != 200));
+}
+
+/// The inodes of the connected UNIX sockets `pid` holds (the listener, in
+/// state "unconnected", is left out).
+fn connected_unix_sockets(pid: u32) -> std::collections::BTreeSet<u64> {
+    let connected: std::collections::HashSet<u64> = std::fs::read_to_string("/proc/net/unix")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(5) == Some(&"03")).then(|| f.get(6)?.parse().ok())?
+        })
+        .collect();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .filter(|i| connected.contains(i))
+        .collect()
+}
+
+#[test]
+fn connections_to_the_daemon_are_reused() {
+    // One Apache worker thread: every request goes through it, over the one
+    // connection it keeps to the daemon.
+    let a = Apache::start_with(
+        "d_reuse",
+        &daemon_conf("processes=1 threads=2"),
+        Options {
+            threads: 1,
+            servers: 1,
+            ..Options::default()
+        },
+    );
+    let (r, body) = info(&a);
+    assert_eq!(r.status, 200, "{body}");
+    let pid: u32 = json_field(&body, "pid").parse().unwrap();
+    let first = connected_unix_sockets(pid);
+    assert_eq!(first.len(), 1, "one kept connection: {first:?}");
+    for _ in 0..10 {
+        let (r, body) = info(&a);
+        assert_eq!(r.status, 200, "{body}");
+        assert_eq!(json_field(&body, "pid"), pid.to_string());
+    }
+    assert_eq!(connected_unix_sockets(pid), first, "the same connection");
+    // A request with a body goes over a fresh connection, which is kept
+    // afterwards in place of the old one.
+    let r = a.request("POST", "/input", &[], b"some body bytes");
+    assert_eq!(r.status, 200);
+    let (r, _) = info(&a);
+    assert_eq!(r.status, 200);
+    assert_eq!(connected_unix_sockets(pid).len(), 1);
+    assert!(!a.error_log().contains("Request to daemon process group"));
+}
+
+#[test]
+fn yielded_blocks_reach_the_client_before_the_next_is_produced_in_daemon_mode() {
+    // The Apache child passes on blocks that arrive together in one flush,
+    // but must never hold one back while the daemon waits for the next.
+    let conf = format!(
+        "{}WSGIScriptAlias /s {{APPS}}/slow_stream.wsgi\n",
+        daemon_conf("processes=1 threads=2")
+    );
+    let a = Apache::start("d_slowstream", &conf);
+    let marker = a.root.join("run/seen-first-block");
+    let mut s = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    write!(
+        s,
+        "GET /s?{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        marker.display()
+    )
+    .unwrap();
+    // The generator waits for the marker file; if the first block were held
+    // back until the second, this read would time out.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("first block") {
+        let n = s
+            .read(&mut buf)
+            .expect("first block was not sent while the generator waited");
+        assert!(n > 0, "connection closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&got).contains("second block"));
+    std::fs::write(&marker, b"").unwrap();
+    let _ = s.read_to_end(&mut got);
+    assert!(String::from_utf8_lossy(&got).contains("second block"));
+}
+
+#[test]
+fn wsgi_input_read_styles_across_body_credits() {
+    // Over 64 KiB: the body moves against credits, in frames larger than
+    // the application's reads, so pieces are split and kept between reads.
+    let a = Apache::start("d_inputstyles", &daemon_conf("processes=1 threads=2"));
+    let body: Vec<u8> = (0..40_000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    assert!(body.len() > 256 * 1024);
+    let post = |q: &str| a.request("POST", &format!("/input?{q}"), &[], &body);
+    assert_eq!(post("read").body, body);
+    assert_eq!(post("readn").body, body);
+    let lines: Vec<String> = body
+        .split_inclusive(|&b| b == b'\n')
+        .map(|l| format!("[{}]", String::from_utf8_lossy(l)))
+        .collect();
+    assert_eq!(post("readline").text(), lines.concat());
+    let joined = body
+        .split_inclusive(|&b| b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect::<Vec<_>>()
+        .join("|");
+    assert_eq!(post("iter").text(), joined);
 }

@@ -20,10 +20,11 @@ use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
 use crate::httpd::request::ConnSocketProbe;
 use crate::wsgi::{self, ResponseSink};
+use std::cell::RefCell;
 use std::os::fd::AsFd;
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Bodies up to this size with a known length go with the head, unasked.
@@ -46,8 +47,8 @@ pub(crate) struct Target<'a> {
 
 /// The read side of the daemon socket: bytes through `recvmsg`, keeping the
 /// descriptors a daemon passes with file frames, in order.
-struct FdReader {
-    stream: UnixStream,
+struct FdReader<'s> {
+    stream: &'s UnixStream,
     fds: std::collections::VecDeque<std::os::fd::OwnedFd>,
     /// socket-timeout for one read (None: wait for ever).
     timeout: Option<Duration>,
@@ -61,7 +62,7 @@ const STOP_CHECK: Duration = Duration::from_millis(250);
 /// More unclaimed descriptors than this is a daemon misbehaving.
 const MAX_PENDING_FDS: usize = 8;
 
-impl std::io::Read for FdReader {
+impl std::io::Read for FdReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         // Wait in short slices: when httpd stops this child ungracefully it
         // closes the client sockets; a thread blocked here for the whole
@@ -130,60 +131,10 @@ pub(crate) fn forward(
         return fail(403, why);
     }
 
-    let connect_timeout = group.connect_timeout;
-    let stream = match sys::connect_unix(socket, connect_timeout) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(
-                503,
-                format!(
-                    "Unable to connect to WSGI daemon process '{name}' on '{}' within connect-timeout ({} s): {e}. \
-                     Check that the daemon processes are running (look for messages about them exiting) and that \
-                     Apache's User may access the socket (WSGISocketPrefix).",
-                    socket.display(),
-                    connect_timeout.as_secs()
-                ),
-            );
-        }
-    };
-    // Only the group's daemons may get the request (with its cookies and
-    // credentials): the process that listens on the socket must run as the
-    // daemons' user, or be root (Apache's parent, which created the socket,
-    // until the first daemon listens on it after switching user).
-    let expected_uid = super::parent::daemon_uid(name);
-    match sys::peer_credentials(stream.as_fd()) {
-        Ok((uid, _)) if uid == 0 || Some(uid) == expected_uid => {}
-        Ok((uid, peer_pid)) => {
-            let expected =
-                expected_uid.map_or("an unknown uid".to_string(), |u| format!("uid {u}"));
-            return fail(
-                503,
-                format!(
-                    "Refusing to send the request to WSGI daemon process '{name}': the process listening on \
-                     '{}' (pid {peer_pid}) runs as uid {uid}, but the group's daemon processes run as {expected}. \
-                     Another program may have taken the socket's place: make sure only root can write to the \
-                     socket directory (WSGISocketPrefix).",
-                    socket.display()
-                ),
-            );
-        }
-        Err(e) => {
-            return fail(
-                503,
-                format!(
-                    "Cannot check who listens on the socket '{}' of WSGI daemon process '{name}': {e}.",
-                    socket.display()
-                ),
-            );
-        }
-    }
     let timeout = group
         .socket_timeout
         .unwrap_or_else(|| sys::server_timeout(r.server()));
     let timeout = (!timeout.is_zero()).then_some(timeout);
-    let _ = stream.set_read_timeout(timeout);
-    let _ = stream.set_write_timeout(timeout);
-    let queue_start = crate::wsgi::now_micros() as u64;
 
     // The body's shape; small known bodies go with the head.
     let body = if r.read_chunked() {
@@ -227,10 +178,10 @@ pub(crate) fn forward(
             .unwrap_or(protocol::DEFAULT_HEADER_BUFFER_SIZE),
         ..Limits::default()
     };
-    let meta = RequestMeta {
+    let mut meta = RequestMeta {
         request_id: 0,
         request_start_us: r.request_time().max(0) as u64,
-        queue_start_us: queue_start,
+        queue_start_us: 0,
         timeout_ms: timeout.map_or(0, |d| d.as_millis().min(u32::MAX as u128) as u32),
         server_index: r.server().position(),
         script_reloading: t.script_reloading,
@@ -242,81 +193,181 @@ pub(crate) fn forward(
         callable_object: t.callable_object.as_bytes(),
         handler_script: t.handler_script.as_bytes(),
     };
-    let Ok(write_half) = stream.try_clone() else {
-        return fail(
-            503,
-            format!("Cannot use the socket of daemon process group '{name}'."),
-        );
-    };
-    let hello = Hello {
-        role: Peer::ApacheChild,
-        pid,
-    };
-    let mut writer = FrameWriter::new(write_half, Peer::Daemon, &hello);
     let extra: [(&[u8], &[u8]); 1] = [(b"mod_wsgi.request_id", request_id.as_bytes())];
-    if let Err(e) = protocol::encode_request_head(
-        &meta,
-        vars.iter().copied().chain(extra.iter().copied()),
-        &limits,
-        writer.pending_mut(),
-    ) {
-        return fail(
-            500,
-            format!("Request to daemon process group '{name}' failed: {e}"),
-        );
-    }
-    if let Some(b) = &small_body {
-        if !b.is_empty() {
-            protocol::encode_body(b, false, writer.pending_mut());
-        }
-        protocol::encode_end(writer.pending_mut());
-    }
-    // response-buffer-size: the most response bytes read ahead of what
-    // went to the client (one read of the daemon socket).
-    let buffer = group
-        .response_buffer_size
-        .unwrap_or(crate::config::daemon::DEFAULT_RESPONSE_BUFFER_SIZE) as usize;
-    let mut reader = FrameReader::with_buffer(
-        FdReader {
-            stream,
-            fds: Default::default(),
-            timeout,
-            client_closed: r.socket_closed_probe(),
-        },
-        Decoder::new(Peer::Daemon, limits),
-        Vec::with_capacity(buffer),
-    );
-    let mut x = Exchange {
-        r,
-        writer,
-        daemon_pid: None,
-        head_sent: false,
-        body_done: small_body.is_some() || body == RequestBody::None,
-        asked_client: false,
-        client_gone: false,
-        error_override: t.error_override,
-        overridden: None,
-        sendfile: t.enable_sendfile,
+
+    // A request without a body may go over an idle connection kept from an
+    // earlier request of this thread. If a connection turns out to be dead
+    // in a way that proves the daemon never read the request (see
+    // `Failure::is_unread`: an idle connection the daemon closed as it was
+    // reused, or one a stopping daemon accepted but never served), the
+    // request is sent again on a fresh connection.
+    let mut pooled = if body == RequestBody::None {
+        pool_take(socket)
+    } else {
+        None
     };
+    let (mut bufs_r, mut bufs_w) = buffers_take();
+    let mut retries = 0;
     // response-socket-timeout (which defaults to socket-timeout): how long
     // a write of the response to a slow client may block.
     let restore = group
         .response_socket_timeout
         .filter(|d| !d.is_zero())
         .and_then(|d| r.set_client_timeout(Some(d)));
-    let result = match x.writer.flush() {
-        Ok(()) => x.relay(&mut reader),
-        Err(e) => Err(Failure::Protocol(e)),
+    let (conn, result, x_head_sent, daemon_pid, overridden) = loop {
+        let mut conn = match pooled.take() {
+            Some(c) => c,
+            None => {
+                let connect_timeout = group.connect_timeout;
+                match sys::connect_unix(socket, connect_timeout) {
+                    Ok(stream) => {
+                        if let Err(why) = check_listener(name, socket, &stream) {
+                            buffers_put(bufs_r, bufs_w);
+                            return fail(503, why);
+                        }
+                        Pooled {
+                            path: socket.to_path_buf(),
+                            stream,
+                            timeout: None,
+                            daemon_pid: None,
+                            greeted: false,
+                        }
+                    }
+                    Err(e) => {
+                        buffers_put(bufs_r, bufs_w);
+                        return fail(
+                            503,
+                            format!(
+                                "Unable to connect to WSGI daemon process '{name}' on '{}' within connect-timeout ({} s): {e}. \
+                                 Check that the daemon processes are running (look for messages about them exiting) and that \
+                                 Apache's User may access the socket (WSGISocketPrefix).",
+                                socket.display(),
+                                connect_timeout.as_secs()
+                            ),
+                        );
+                    }
+                }
+            }
+        };
+        if !conn.greeted || conn.timeout != timeout {
+            let _ = conn.stream.set_read_timeout(timeout);
+            let _ = conn.stream.set_write_timeout(timeout);
+            conn.timeout = timeout;
+        }
+        meta.queue_start_us = crate::wsgi::now_micros() as u64;
+        let hello = Hello {
+            role: Peer::ApacheChild,
+            pid,
+        };
+        let mut writer = if conn.greeted {
+            FrameWriter::resume(&conn.stream, Peer::Daemon, std::mem::take(&mut bufs_w))
+        } else {
+            FrameWriter::with_buffer(
+                &conn.stream,
+                Peer::Daemon,
+                &hello,
+                std::mem::take(&mut bufs_w),
+            )
+        };
+        if let Err(e) = protocol::encode_request_head(
+            &meta,
+            vars.iter().copied().chain(extra.iter().copied()),
+            &limits,
+            writer.pending_mut(),
+        ) {
+            buffers_put(bufs_r, writer.into_parts().1);
+            return fail(
+                500,
+                format!("Request to daemon process group '{name}' failed: {e}"),
+            );
+        }
+        if let Some(b) = &small_body {
+            if !b.is_empty() {
+                protocol::encode_body(b, false, writer.pending_mut());
+            }
+            protocol::encode_end(writer.pending_mut());
+        }
+        let decoder = if conn.greeted {
+            Decoder::resume(Peer::Daemon, limits)
+        } else {
+            Decoder::new(Peer::Daemon, limits)
+        };
+        // response-buffer-size: the most response bytes read ahead of what
+        // went to the client (one read of the daemon socket).
+        let mut read_buf = std::mem::take(&mut bufs_r);
+        if let Some(size) = group.response_buffer_size
+            && read_buf.capacity() != size as usize
+        {
+            read_buf = Vec::with_capacity(size as usize);
+        }
+        let mut reader = FrameReader::with_buffer(
+            FdReader {
+                stream: &conn.stream,
+                fds: Default::default(),
+                timeout,
+                client_closed: r.socket_closed_probe(),
+            },
+            decoder,
+            read_buf,
+        );
+        let mut x = Exchange {
+            r,
+            writer,
+            daemon_pid: conn.daemon_pid,
+            head_sent: false,
+            got_frame: false,
+            body_done: small_body.is_some() || body == RequestBody::None,
+            asked_client: false,
+            client_gone: false,
+            error_override: t.error_override,
+            overridden: None,
+            sendfile: t.enable_sendfile,
+        };
+        let result = match x.writer.flush() {
+            Ok(()) => x.relay(&mut reader),
+            Err(e) => Err(Failure::Protocol(e)),
+        };
+        // Reusable only after a clean exchange with nothing left unread
+        // (a goodbye after the end frame stays in the buffer) and no
+        // descriptor left unclaimed.
+        let clean =
+            result.is_ok() && reader.buffered().is_empty() && reader.get_ref().fds.is_empty();
+        let daemon_pid = x.daemon_pid;
+        let head_sent = x.head_sent;
+        let overridden = x.overridden;
+        let retry = body == RequestBody::None
+            && retries < 3
+            && !x.got_frame
+            && matches!(&result, Err(f) if f.is_unread());
+        bufs_r = reader.into_parts().1;
+        bufs_w = x.writer.into_parts().1;
+        conn.daemon_pid = daemon_pid;
+        conn.greeted = true;
+        if retry {
+            retries += 1;
+            continue;
+        }
+        break (
+            clean.then_some(conn),
+            result,
+            head_sent,
+            daemon_pid,
+            overridden,
+        );
     };
+    buffers_put(bufs_r, bufs_w);
     if let Some(old) = restore {
         r.set_client_timeout(old);
     }
-    let who = match x.daemon_pid {
+    if let Some(c) = conn {
+        pool_put(c);
+    }
+    let who = match daemon_pid {
         Some(p) => format!("daemon process (pid {p})"),
         None => "daemon process".to_string(),
     };
     let status = match result {
-        Ok(()) => match x.overridden {
+        Ok(()) => match overridden {
             // Apache answers with its own error page (ErrorDocument).
             Some(code) => return code as c_int,
             None => return crate::httpd::OK,
@@ -370,7 +421,7 @@ pub(crate) fn forward(
             return crate::httpd::OK;
         }
     };
-    if x.head_sent {
+    if x_head_sent {
         // The status is already on its way: cut the response short.
         r.abort_connection();
         return crate::httpd::OK;
@@ -415,6 +466,94 @@ fn script_owner_refusal(group: &DaemonProcess, script: &str) -> Option<String> {
     }
 }
 
+/// Only the group's daemons may get the request (with its cookies and
+/// credentials): the process that listens on the socket must run as the
+/// daemons' user, or be root (Apache's parent, which created the socket,
+/// until the first daemon listens on it after switching user). Checked
+/// once per connection, when it is made.
+fn check_listener(name: &str, socket: &Path, stream: &UnixStream) -> Result<(), String> {
+    let expected_uid = super::parent::daemon_uid(name);
+    match sys::peer_credentials(stream.as_fd()) {
+        Ok((uid, _)) if uid == 0 || Some(uid) == expected_uid => Ok(()),
+        Ok((uid, peer_pid)) => {
+            let expected =
+                expected_uid.map_or("an unknown uid".to_string(), |u| format!("uid {u}"));
+            Err(format!(
+                "Refusing to send the request to WSGI daemon process '{name}': the process listening on \
+                 '{}' (pid {peer_pid}) runs as uid {uid}, but the group's daemon processes run as {expected}. \
+                 Another program may have taken the socket's place: make sure only root can write to the \
+                 socket directory (WSGISocketPrefix).",
+                socket.display()
+            ))
+        }
+        Err(e) => Err(format!(
+            "Cannot check who listens on the socket '{}' of WSGI daemon process '{name}': {e}.",
+            socket.display()
+        )),
+    }
+}
+
+/// A connection to a daemon kept by an Apache worker thread between
+/// requests (docs/daemon-protocol.md, "Connection reuse").
+struct Pooled {
+    path: PathBuf,
+    stream: UnixStream,
+    /// The socket timeouts set on it.
+    timeout: Option<Duration>,
+    daemon_pid: Option<u32>,
+    /// The greetings went both ways with its first request.
+    greeted: bool,
+}
+
+/// Idle connections a thread keeps, one per daemon socket, at most this many.
+const POOL_MAX: usize = 4;
+
+thread_local! {
+    static POOL: RefCell<Vec<Pooled>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Frame reader and writer buffers, shared by the process's threads: as
+/// many stay allocated as requests ran at once (up to `SPARE_BUFFERS`),
+/// not one 64 KiB read buffer per Apache thread.
+static BUFFERS: std::sync::Mutex<Vec<(Vec<u8>, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+const SPARE_BUFFERS: usize = 16;
+
+fn buffers_take() -> (Vec<u8>, Vec<u8>) {
+    BUFFERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop()
+        .unwrap_or_default()
+}
+
+fn buffers_put(read: Vec<u8>, write: Vec<u8>) {
+    let mut b = BUFFERS.lock().unwrap_or_else(|e| e.into_inner());
+    if b.len() < SPARE_BUFFERS {
+        b.push((read, write));
+    }
+}
+
+/// This thread's idle connection to `path`, if it is still alive.
+fn pool_take(path: &Path) -> Option<Pooled> {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let i = p.iter().position(|c| c.path == path)?;
+        let c = p.swap_remove(i);
+        sys::idle_connection_alive(c.stream.as_fd()).then_some(c)
+    })
+}
+
+fn pool_put(c: Pooled) {
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        p.retain(|old| old.path != c.path);
+        if p.len() >= POOL_MAX {
+            p.remove(0);
+        }
+        p.push(c);
+    })
+}
+
 enum Failure {
     Protocol(ProtocolError),
     Daemon { status: u16, message: String },
@@ -423,17 +562,36 @@ enum Failure {
     ClientGone,
 }
 
+impl Failure {
+    /// Whether the daemon provably never read the request: writing found
+    /// the connection closed (`EPIPE`), or it was reset, which a UNIX
+    /// socket reports only when the daemon closed it with bytes of ours
+    /// unread. A daemon that read the request and then died gives a plain
+    /// end of file instead, and the request is not retried.
+    fn is_unread(&self) -> bool {
+        match self {
+            Failure::Protocol(ProtocolError::Io { source, .. }) => matches!(
+                source.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl From<ProtocolError> for Failure {
     fn from(e: ProtocolError) -> Self {
         Failure::Protocol(e)
     }
 }
 
-struct Exchange<'r> {
+struct Exchange<'r, 's> {
     r: &'r Request,
-    writer: FrameWriter<UnixStream>,
+    writer: FrameWriter<&'s UnixStream>,
     daemon_pid: Option<u32>,
     head_sent: bool,
+    /// A frame other than a greeting or goodbye arrived.
+    got_frame: bool,
     body_done: bool,
     asked_client: bool,
     client_gone: bool,
@@ -446,12 +604,31 @@ struct Exchange<'r> {
     sendfile: bool,
 }
 
-impl Exchange<'_> {
-    fn relay(&mut self, reader: &mut FrameReader<FdReader>) -> Result<(), Failure> {
+impl Exchange<'_, '_> {
+    fn relay(&mut self, reader: &mut FrameReader<FdReader<'_>>) -> Result<(), Failure> {
         let mut body_buf: Vec<u8> = Vec::new();
         let mut sink = ApacheSink::new(self.r, false, None);
+        // A block sent with the flush flag reaches the client before this
+        // thread waits for the daemon again, as PEP 3333 asks; but blocks
+        // that are already here (the application yielded faster than they
+        // travel) go down the filters together and are flushed once, as the
+        // C module's socket buckets and the core output filter do.
+        let mut unflushed = false;
         loop {
-            match reader.next_frame()? {
+            if unflushed
+                && reader.buffered().is_empty()
+                && !sys::readable_now(reader.get_ref().stream.as_fd())
+            {
+                unflushed = false;
+                if self.r.flush().is_err() {
+                    return Err(self.client_went_away());
+                }
+            }
+            let frame = reader.next_frame()?;
+            if !matches!(frame, Frame::Hello(_) | Frame::Goodbye) {
+                self.got_frame = true;
+            }
+            match frame {
                 Frame::Hello(h) => self.daemon_pid = Some(h.pid),
                 Frame::BodyCredit(n) => self.answer_credit(n.get() as usize, &mut body_buf)?,
                 Frame::ResponseHead(h) => {
@@ -480,14 +657,10 @@ impl Exchange<'_> {
                         continue;
                     }
                     self.head_sent = true;
-                    if self.r.write(data).is_err() || (flush && self.r.flush().is_err()) {
-                        self.client_gone = true;
-                        let mut out = Vec::new();
-                        protocol::encode_abort(b"the client went away", &mut out);
-                        self.writer.pending_mut().extend_from_slice(&out);
-                        let _ = self.writer.flush();
-                        return Err(Failure::ClientGone);
+                    if self.r.write(data).is_err() {
+                        return Err(self.client_went_away());
                     }
+                    unflushed |= flush;
                 }
                 Frame::File { offset, len } => {
                     let fd = reader.get_mut().fds.pop_front().ok_or_else(|| {
@@ -511,6 +684,14 @@ impl Exchange<'_> {
                 }
             }
         }
+    }
+
+    /// Tells the daemon that the client went away (best effort).
+    fn client_went_away(&mut self) -> Failure {
+        self.client_gone = true;
+        protocol::encode_abort(b"the client went away", self.writer.pending_mut());
+        let _ = self.writer.flush();
+        Failure::ClientGone
     }
 
     /// Sends `len` bytes from `offset` of a file the daemon passed, with
@@ -550,12 +731,7 @@ impl Exchange<'_> {
             .send_file(file.as_fd(), offset as i64, len as i64, self.sendfile)
             .is_err()
         {
-            self.client_gone = true;
-            let mut out = Vec::new();
-            protocol::encode_abort(b"the client went away", &mut out);
-            self.writer.pending_mut().extend_from_slice(&out);
-            let _ = self.writer.flush();
-            return Err(Failure::ClientGone);
+            return Err(self.client_went_away());
         }
         Ok(())
     }

@@ -657,6 +657,16 @@ impl Decoder {
         }
     }
 
+    /// A decoder for bytes sent by `from` on a reused connection: the
+    /// greeting was exchanged with the first request, so frames come next.
+    pub fn resume(from: Peer, limits: Limits) -> Decoder {
+        Decoder {
+            from,
+            limits,
+            state: State::Frames,
+        }
+    }
+
     /// Who sends the bytes this decoder reads.
     pub fn peer(&self) -> Peer {
         self.from
@@ -1563,8 +1573,12 @@ impl<R: Read> FrameReader<R> {
         } else {
             buf.capacity()
         };
-        buf.clear();
-        buf.resize(base_len, 0);
+        // A buffer handed back by `into_parts` is already base_len long:
+        // its stale bytes are never read, so it is not zeroed again.
+        if buf.len() != base_len {
+            buf.clear();
+            buf.resize(base_len, 0);
+        }
         FrameReader {
             inner,
             decoder,
@@ -1707,6 +1721,17 @@ impl<W: Write> FrameWriter<W> {
     pub fn with_buffer(inner: W, to: Peer, hello: &Hello, mut buf: Vec<u8>) -> Self {
         buf.clear();
         encode_hello(hello, &mut buf);
+        FrameWriter {
+            inner,
+            to,
+            pending: buf,
+        }
+    }
+
+    /// A writer for a reused connection (the greeting went out with the
+    /// first request), reusing `buf`.
+    pub fn resume(inner: W, to: Peer, mut buf: Vec<u8>) -> Self {
+        buf.clear();
         FrameWriter {
             inner,
             to,
@@ -3355,5 +3380,81 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_reused_connection_carries_a_second_exchange_without_greetings() {
+        let limits = Limits::default();
+        // First exchange: greetings ride along with the first frames.
+        let rec = Recorder {
+            max: usize::MAX,
+            ..Recorder::default()
+        };
+        let mut w = FrameWriter::new(rec, Peer::ApacheChild, &hello(Peer::Daemon));
+        sample_response().encode(&limits, w.pending_mut()).unwrap();
+        w.body(b"one", true).unwrap();
+        w.end().unwrap();
+        let (rec, buf) = w.into_parts();
+        // Second exchange on the same connection: no greeting.
+        let mut w = FrameWriter::resume(rec, Peer::ApacheChild, buf);
+        sample_response().encode(&limits, w.pending_mut()).unwrap();
+        w.body(b"two", false).unwrap();
+        w.end().unwrap();
+        let (rec, _) = w.into_parts();
+        let first_len = rec.calls[0].1 + rec.calls[1].1;
+        let (first, second) = rec.out.split_at(first_len);
+        assert_eq!(
+            decode_pieces(Peer::Daemon, &[first]).unwrap(),
+            vec![
+                Owned::Hello(hello(Peer::Daemon)),
+                Owned::Response(sample_response()),
+                Owned::Body(b"one".to_vec(), true),
+                Owned::End,
+            ]
+        );
+        // A resumed decoder reads the second exchange as frames...
+        let mut dec = Decoder::resume(Peer::Daemon, limits);
+        assert!(dec.at_frame_boundary());
+        let mut got = Vec::new();
+        let mut rest = second;
+        while !rest.is_empty() {
+            match dec.decode(rest).unwrap() {
+                Decoded::Frame { frame, consumed } => {
+                    got.push(own(frame));
+                    rest = &rest[consumed..];
+                }
+                Decoded::NeedMore(n) => panic!("needs {n} more"),
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                Owned::Response(sample_response()),
+                Owned::Body(b"two".to_vec(), false),
+                Owned::End,
+            ]
+        );
+        // ... and a second greeting on it is garbage, not a greeting.
+        let mut dec = Decoder::resume(Peer::Daemon, limits);
+        let mut again = Vec::new();
+        encode_hello(&hello(Peer::Daemon), &mut again);
+        assert!(matches!(
+            dec.decode(&again),
+            Err(ProtocolError::UnknownFrameType { byte: b'm', .. })
+        ));
+        // A FrameReader given back its buffer reads on without re-zeroing it.
+        let mut stream = Vec::new();
+        sample_response().encode(&limits, &mut stream).unwrap();
+        encode_end(&mut stream);
+        let r = FrameReader::new(&stream[..], Decoder::resume(Peer::Daemon, limits));
+        let (_, buf) = r.into_parts();
+        let mut r =
+            FrameReader::with_buffer(&stream[..], Decoder::resume(Peer::Daemon, limits), buf);
+        assert_eq!(
+            own(r.next_frame().unwrap()),
+            Owned::Response(sample_response())
+        );
+        assert_eq!(own(r.next_frame().unwrap()), Owned::End);
+        assert!(r.next_frame().unwrap_err().is_clean_close());
     }
 }

@@ -424,6 +424,100 @@ pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
     }
 }
 
+/// Whether `fd` has bytes to read right now (`poll` with a zero timeout).
+pub fn readable_now(fd: BorrowedFd<'_>) -> bool {
+    poll_readable(fd, Duration::ZERO).unwrap_or(false)
+}
+
+/// Whether an idle connection kept for reuse still looks usable: one
+/// `recv(MSG_PEEK | MSG_DONTWAIT)`. Nothing to read (`EAGAIN`) means alive;
+/// end of file, an error, or bytes the peer sent unasked (a goodbye) mean
+/// it must not be reused.
+pub fn idle_connection_alive(s: BorrowedFd<'_>) -> bool {
+    let mut b = [0u8; 1];
+    // SAFETY: reads at most one byte into b, without consuming it.
+    let n = unsafe {
+        libc::recv(
+            s.as_raw_fd(),
+            b.as_mut_ptr() as *mut c_void,
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+}
+
+/// An epoll instance whose entries are one-shot: an event disables its fd
+/// until [`Epoll::rearm`], so exactly one thread handles each readiness
+/// (`epoll_wait` wakes one waiter per event).
+pub struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    /// `epoll_create1(EPOLL_CLOEXEC)`.
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: a new fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(cvt(libc::epoll_create1(libc::EPOLL_CLOEXEC))?) };
+        Ok(Epoll { fd })
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            u64: token,
+        };
+        // SAFETY: valid fds and a valid event struct.
+        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd.as_raw_fd(), &mut ev) })?;
+        Ok(())
+    }
+
+    /// Watches `fd` for readability (one-shot), reporting `token`.
+    pub fn add(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token)
+    }
+
+    /// Watches `fd` again after its one event was handled.
+    pub fn rearm(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, token)
+    }
+
+    /// Stops watching `fd` (closing it does too, when it has no duplicate).
+    pub fn remove(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: valid fds and a valid event struct.
+        cvt(unsafe {
+            libc::epoll_ctl(
+                self.fd.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd.as_raw_fd(),
+                &mut ev,
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for one event: its token, or None.
+    pub fn wait_one(&self, timeout: Duration) -> io::Result<Option<u64>> {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: room for one event.
+        let rc = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), &mut ev, 1, ms) };
+        match rc {
+            -1 => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(None)
+                } else {
+                    Err(e)
+                }
+            }
+            0 => Ok(None),
+            _ => Ok(Some(ev.u64)),
+        }
+    }
+}
+
 /// The uid and pid of the process at the other end (`SO_PEERCRED`).
 pub fn peer_credentials(s: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
     let mut cred: libc::ucred = libc::ucred {

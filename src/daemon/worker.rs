@@ -107,8 +107,13 @@ struct Shared {
     socket_timeout: Option<Duration>,
     stopping: AtomicBool,
     exit_code: AtomicI32,
-    accepted: AtomicU64,
+    /// Requests taken on (maximum-requests counts these).
+    requests: AtomicU64,
     total: AtomicU64,
+    /// The listener and every connection between requests, one-shot: each
+    /// readiness goes to exactly one worker thread.
+    epoll: sys::Epoll,
+    conns: Mutex<Slab>,
     /// Worker threads still running: the process exits only once they have
     /// finished the connections they accepted (or the drain deadline passed).
     alive: std::sync::atomic::AtomicUsize,
@@ -313,6 +318,13 @@ pub fn run(
         None => apache_uid,
     };
     let _ = sys::set_nonblocking(listener.as_fd(), true);
+    let epoll = match sys::Epoll::new().and_then(|e| {
+        e.add(listener.as_fd(), LISTENER)?;
+        Ok(e)
+    }) {
+        Ok(e) => e,
+        Err(e) => fail_startup(&format!("Daemon process '{name}': epoll failed: {e}")),
+    };
     let threads = group.threads.max(1) as usize;
     let shared = Arc::new(Shared {
         limits: Limits {
@@ -327,7 +339,9 @@ pub fn run(
         socket_timeout: timeout,
         stopping: AtomicBool::new(false),
         exit_code: AtomicI32::new(0),
-        accepted: AtomicU64::new(0),
+        requests: AtomicU64::new(0),
+        epoll,
+        conns: Mutex::new(Slab::default()),
         total: AtomicU64::new(0),
         alive: std::sync::atomic::AtomicUsize::new(threads),
         active: Mutex::new((0..threads).map(|_| None).collect()),
@@ -624,15 +638,19 @@ fn setup_interpreter(py: Python<'_>, group: &DaemonProcess) -> Result<(), String
 /// The write side of a connection: shared by the response sink, the body
 /// source (for credits) and the monitor (for a request-timeout error).
 struct Conn {
-    writer: Mutex<Option<FrameWriter<UnixStream>>>,
+    writer: Mutex<Option<FrameWriter<Sock>>>,
     /// Set once the response head went out.
     head_sent: AtomicBool,
+    /// The request body's end (or an abort) was read.
+    body_finished: AtomicBool,
+    /// Apache gave up on the request (abort frame): do not reuse.
+    aborted: AtomicBool,
 }
 
 impl Conn {
     fn with_writer<R>(
         &self,
-        f: impl FnOnce(&mut FrameWriter<UnixStream>) -> Result<R, protocol::ProtocolError>,
+        f: impl FnOnce(&mut FrameWriter<Sock>) -> Result<R, protocol::ProtocolError>,
     ) -> io::Result<R> {
         let mut g = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let w = g.as_mut().ok_or_else(|| {
@@ -690,12 +708,21 @@ impl wsgi::ResponseSink for SocketSink {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        // Each block the application yields goes out now (PEP 3333).
-        self.conn.with_writer(|w| w.body(data, true))
+        // Blocks of a list or tuple: all there already, so they may wait in
+        // the writer's buffer for the next write or the end frame (a small
+        // response is one write: head, body and end).
+        self.conn.with_writer(|w| w.body(data, false))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.conn.with_writer(|w| w.flush())
+        // An empty body frame carries the flush flag to the Apache child.
+        self.conn.with_writer(|w| w.body(b"", true))
+    }
+
+    fn write_flush(&mut self, data: &[u8]) -> io::Result<()> {
+        // Each block an iterator yields goes out now (PEP 3333), flagged so
+        // that the Apache child flushes it to the client.
+        self.conn.with_writer(|w| w.body(data, true))
     }
 
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
@@ -726,33 +753,41 @@ fn reopen_fd(fd: i32) -> io::Result<std::fs::File> {
 /// credits, as the application reads.
 struct SocketBody {
     conn: Arc<Conn>,
-    reader: Arc<Mutex<FrameReader<UnixStream>>>,
+    reader: Arc<Mutex<FrameReader<Sock>>>,
     /// Bytes still expected of the current body frame (it may arrive in
     /// pieces).
     in_frame: bool,
     done: bool,
     /// The body follows the head unasked: never send credits.
     follows: bool,
-    /// Bytes of a piece larger than the caller's buffer (only when the
-    /// body followed unasked).
+    /// Bytes of a piece larger than the caller's buffer: leftover[leftover_pos..].
     leftover: Vec<u8>,
+    leftover_pos: usize,
 }
 
 impl SocketBody {
     /// Reads up to `want` bytes, handing them to `put` (which copies them
     /// to the start of the caller's buffer) in one piece.
     fn read_with(&mut self, want: usize, put: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
-        if !self.leftover.is_empty() {
-            let n = self.leftover.len().min(want);
-            put(&self.leftover[..n]);
-            self.leftover.drain(..n);
+        if self.leftover_pos < self.leftover.len() {
+            let rest = &self.leftover[self.leftover_pos..];
+            let n = rest.len().min(want);
+            put(&rest[..n]);
+            self.leftover_pos += n;
+            if self.leftover_pos == self.leftover.len() {
+                self.leftover.clear();
+                self.leftover_pos = 0;
+            }
             return Ok(n);
         }
         if self.done || want == 0 {
             return Ok(0);
         }
         if !self.in_frame && !self.follows {
-            let n = want.min(MAX_CREDIT) as u32;
+            // A whole credit whatever the application asked for: one round
+            // trip per 256 KiB rather than per read() (the rest of the
+            // frame waits in the socket and the reader's buffer).
+            let n = MAX_CREDIT as u32;
             let credit = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
             self.conn.with_writer(|w| {
                 protocol::encode_body_credit(credit, w.pending_mut());
@@ -779,10 +814,13 @@ impl SocketBody {
                 }
                 Frame::End => {
                     self.done = true;
+                    self.conn.body_finished.store(true, Ordering::Release);
                     return Ok(0);
                 }
                 Frame::Abort { reason } => {
                     self.done = true;
+                    self.conn.body_finished.store(true, Ordering::Release);
+                    self.conn.aborted.store(true, Ordering::Release);
                     return Err(io::Error::new(
                         io::ErrorKind::ConnectionAborted,
                         format!(
@@ -842,92 +880,289 @@ impl wsgi::RequestLog for DaemonLog {
 
 // ------------------------------------------------------------ worker loop
 
+/// The listener's token in the epoll set; connections use their slab index.
+const LISTENER: u64 = u64::MAX;
+
+/// A daemon socket connection, shared by the request's reader and writer
+/// (and the monitor) without `dup`ing the descriptor.
+#[derive(Clone)]
+struct Sock(Arc<UnixStream>);
+
+impl std::os::fd::AsFd for Sock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl io::Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl io::Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A connection from an Apache child between requests. Connections are
+/// reused (docs/daemon-protocol.md, "Connection reuse"): an idle one sits
+/// in the epoll set, not on a thread.
+struct Idle {
+    stream: Arc<UnixStream>,
+    /// The greetings went both ways with the first request.
+    greeted: bool,
+    /// Requests left before this connection is closed (with a goodbye).
+    /// An Apache thread sticks to the daemon process that accepted its
+    /// connection; renewing connections every few dozen requests lets
+    /// the group's processes share the load (which process accepts a new
+    /// connection is decided by whichever has a thread free first).
+    requests_left: u32,
+}
+
+/// Connections by epoll token. A slot stays reserved while its
+/// connection serves a request (its one-shot event is spent until rearmed).
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Idle>>,
+    reserved: Vec<bool>,
+    free: Vec<usize>,
+}
+
+impl Slab {
+    fn insert(&mut self, idle: Idle) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(idle);
+                self.reserved[i] = true;
+                i
+            }
+            None => {
+                self.slots.push(Some(idle));
+                self.reserved.push(true);
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn take(&mut self, token: u64) -> Option<Idle> {
+        self.slots.get_mut(token as usize)?.take()
+    }
+
+    fn put_back(&mut self, token: u64, idle: Idle) {
+        self.slots[token as usize] = Some(idle);
+    }
+
+    fn release(&mut self, token: u64) {
+        let i = token as usize;
+        if self.reserved.get(i).copied().unwrap_or(false) {
+            self.slots[i] = None;
+            self.reserved[i] = false;
+            self.free.push(i);
+        }
+    }
+}
+
+/// How many requests a new connection may carry: 16 to 47, varied so that
+/// the connections of one Apache child are not all renewed at once.
+fn reuse_budget() -> u32 {
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(0x9e37_79b9);
+    let x = NEXT.fetch_add(0x9e37_79b9, Ordering::Relaxed) ^ std::process::id();
+    16 + (x.rotate_left(7) % 32)
+}
+
+/// A worker thread's buffers, reused from request to request.
+#[derive(Default)]
+struct Buffers {
+    read: Vec<u8>,
+    write: Vec<u8>,
+}
+
 fn worker_thread(sh: &Shared, index: usize) {
+    let mut bufs = Buffers::default();
     while !sh.stopping.load(Ordering::Acquire) {
-        match sys::poll_readable(sh.listener.as_fd(), Duration::from_millis(250)) {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-        if sh.stopping.load(Ordering::Acquire) {
-            break;
-        }
-        let stream = match sys::accept(sh.listener.as_fd()) {
-            Ok(s) => s,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+        let token = match sh.epoll.wait_one(Duration::from_millis(250)) {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
             Err(e) => {
                 say(
                     Level::Error,
-                    &format!("Daemon process '{}': accept failed: {e}", sh.group.name),
+                    &format!("Daemon process '{}': epoll_wait failed: {e}", sh.group.name),
                 );
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
-        let n = sh.accepted.fetch_add(1, Ordering::AcqRel) + 1;
-        let max = sh.group.maximum_requests;
-        if max > 0 && n >= max {
-            say(
-                Level::Info,
-                &format!(
-                    "Maximum requests reached, triggering immediate shutdown of process '{}'.",
-                    sh.group.name
-                ),
-            );
-            sh.stop(RestartReason::MaximumRequests.exit_code());
+        if token == LISTENER {
+            if !sh.stopping.load(Ordering::Acquire) {
+                accept_pending(sh);
+                let _ = sh.epoll.rearm(sh.listener.as_fd(), LISTENER);
+            }
+            continue;
         }
-        serve_connection(sh, index, stream);
-        *sh.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        handle_conn(sh, index, token, &mut bufs);
+    }
+    // Stopping: serve the requests that already reached this process's
+    // connections (an Apache child sent them and waits), accept no more.
+    // Those connections then close with a goodbye.
+    while let Ok(Some(token)) = sh.epoll.wait_one(Duration::ZERO) {
+        if token != LISTENER {
+            handle_conn(sh, index, token, &mut bufs);
+        }
     }
 }
 
-fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
+/// Serves the request that made connection `token` readable, then puts
+/// the connection back in the epoll set or closes it.
+fn handle_conn(sh: &Shared, index: usize, token: u64, bufs: &mut Buffers) {
+    let taken = sh
+        .conns
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take(token);
+    let Some(idle) = taken else { return };
+    match serve_request(sh, index, idle, bufs) {
+        (Some(idle), _) => {
+            // Back in its slot before it is rearmed: the next event may go
+            // to another thread at once.
+            let stream = idle.stream.clone();
+            sh.conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .put_back(token, idle);
+            if sh.epoll.rearm(stream.as_fd(), token).is_err() {
+                let taken = sh
+                    .conns
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take(token);
+                if let Some(idle) = taken {
+                    drop(stream);
+                    close_conn(sh, token, idle);
+                }
+            }
+        }
+        (None, stream) => {
+            if let Some(stream) = stream {
+                let _ = sh.epoll.remove(stream.as_fd());
+            }
+            sh.conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .release(token);
+        }
+    }
+    *sh.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+}
+
+fn close_conn(sh: &Shared, token: u64, idle: Idle) {
+    let _ = sh.epoll.remove(idle.stream.as_fd());
+    sh.conns
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .release(token);
+}
+
+/// Accepts every waiting connection, checks who is at the other end, and
+/// adds it to the epoll set.
+fn accept_pending(sh: &Shared) {
     let name = &sh.group.name;
-    match sys::peer_credentials(stream.as_fd()) {
-        Ok((uid, _)) if uid == sh.allowed_uid || uid == 0 => {}
-        Ok((uid, peer_pid)) => {
+    for _ in 0..64 {
+        let stream = match sys::accept(sh.listener.as_fd()) {
+            Ok(s) => s,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                say(
+                    Level::Error,
+                    &format!("Daemon process '{name}': accept failed: {e}"),
+                );
+                return;
+            }
+        };
+        match sys::peer_credentials(stream.as_fd()) {
+            Ok((uid, _)) if uid == sh.allowed_uid || uid == 0 => {}
+            Ok((uid, peer_pid)) => {
+                say(
+                    Level::Error,
+                    &format!(
+                        "Daemon process '{name}' refused a connection from pid {peer_pid} running as uid {uid}: only Apache's User (uid {}) and root may connect.",
+                        sh.allowed_uid
+                    ),
+                );
+                continue;
+            }
+            Err(e) => {
+                say(
+                    Level::Error,
+                    &format!("Daemon process '{name}': SO_PEERCRED failed: {e}"),
+                );
+                continue;
+            }
+        }
+        if let Some(n) = sh.group.send_buffer_size {
+            let _ = sys::set_buffer_size(stream.as_fd(), true, n);
+        }
+        if let Some(n) = sh.group.receive_buffer_size {
+            let _ = sys::set_buffer_size(stream.as_fd(), false, n);
+        }
+        let _ = stream.set_read_timeout(sh.socket_timeout);
+        let _ = stream.set_write_timeout(sh.socket_timeout);
+        let stream = Arc::new(stream);
+        let token = sh
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(Idle {
+                stream: stream.clone(),
+                greeted: false,
+                requests_left: reuse_budget(),
+            }) as u64;
+        if let Err(e) = sh.epoll.add(stream.as_fd(), token) {
             say(
                 Level::Error,
-                &format!(
-                    "Daemon process '{name}' refused a connection from pid {peer_pid} running as uid {uid}: only Apache's User (uid {}) and root may connect.",
-                    sh.allowed_uid
-                ),
+                &format!("Daemon process '{name}': epoll_ctl failed: {e}"),
             );
-            return;
-        }
-        Err(e) => {
-            say(
-                Level::Error,
-                &format!("Daemon process '{name}': SO_PEERCRED failed: {e}"),
-            );
-            return;
+            sh.conns
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .release(token);
         }
     }
-    if let Some(n) = sh.group.send_buffer_size {
-        let _ = sys::set_buffer_size(stream.as_fd(), true, n);
-    }
-    if let Some(n) = sh.group.receive_buffer_size {
-        let _ = sys::set_buffer_size(stream.as_fd(), false, n);
-    }
-    let _ = stream.set_read_timeout(sh.socket_timeout);
-    let _ = stream.set_write_timeout(sh.socket_timeout);
-    let Ok(write_half) = stream.try_clone() else {
-        return;
+}
+
+/// Serves the request waiting on `idle`. Returns the connection when it
+/// may carry another request (a clean exchange, nothing left unread, the
+/// process not stopping), else None and the stream to forget.
+fn serve_request(
+    sh: &Shared,
+    index: usize,
+    idle: Idle,
+    bufs: &mut Buffers,
+) -> (Option<Idle>, Option<Arc<UnixStream>>) {
+    let name = &sh.group.name;
+    let stream = idle.stream;
+    let gone = |s: Arc<UnixStream>| (None, Some(s));
+    let decoder = if idle.greeted {
+        Decoder::resume(Peer::ApacheChild, sh.limits)
+    } else {
+        Decoder::new(Peer::ApacheChild, sh.limits)
     };
-    let hello = Hello {
-        role: Peer::Daemon,
-        pid: std::process::id(),
-    };
-    let conn = Arc::new(Conn {
-        writer: Mutex::new(Some(FrameWriter::new(
-            write_half,
-            Peer::ApacheChild,
-            &hello,
-        ))),
-        head_sent: AtomicBool::new(false),
-    });
-    let mut reader = FrameReader::new(stream, Decoder::new(Peer::ApacheChild, sh.limits));
+    let mut reader = FrameReader::with_buffer(
+        Sock(stream.clone()),
+        decoder,
+        std::mem::take(&mut bufs.read),
+    );
     let head: RequestHead = loop {
         match reader.next_frame() {
             Ok(Frame::Hello(_)) => continue,
@@ -937,19 +1172,55 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
                     Level::Error,
                     &format!("Daemon process '{name}': the Apache child sent no request head."),
                 );
-                return;
+                return gone(stream);
             }
             Err(e) => {
+                // An idle connection closed by its Apache child is normal.
                 if !e.is_clean_close() {
                     say(
                         Level::Error,
                         &format!("Daemon process '{name}': reading a request failed: {e}"),
                     );
                 }
-                return;
+                return gone(stream);
             }
         }
     };
+    let n = sh.requests.fetch_add(1, Ordering::AcqRel) + 1;
+    let max = sh.group.maximum_requests;
+    if max > 0 && n >= max {
+        say(
+            Level::Info,
+            &format!(
+                "Maximum requests reached, triggering immediate shutdown of process '{name}'."
+            ),
+        );
+        sh.stop(RestartReason::MaximumRequests.exit_code());
+    }
+    let writer = if idle.greeted {
+        FrameWriter::resume(
+            Sock(stream.clone()),
+            Peer::ApacheChild,
+            std::mem::take(&mut bufs.write),
+        )
+    } else {
+        let hello = Hello {
+            role: Peer::Daemon,
+            pid: std::process::id(),
+        };
+        FrameWriter::with_buffer(
+            Sock(stream.clone()),
+            Peer::ApacheChild,
+            &hello,
+            std::mem::take(&mut bufs.write),
+        )
+    };
+    let conn = Arc::new(Conn {
+        writer: Mutex::new(Some(writer)),
+        head_sent: AtomicBool::new(false),
+        body_finished: AtomicBool::new(false),
+        aborted: AtomicBool::new(false),
+    });
     if head.process_group != name.as_bytes() {
         let msg = format!(
             "this daemon process serves group '{name}', not '{}'",
@@ -959,7 +1230,7 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             protocol::encode_error(ErrorKind::Unavailable, msg.as_bytes(), w.pending_mut());
             w.flush()
         });
-        return;
+        return gone(stream);
     }
     if policy::queue_timed_out(
         head.queue_start_us,
@@ -975,7 +1246,7 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             w.flush()
         });
         drain_unread_body(&head, &mut reader);
-        return;
+        return gone(stream);
     }
     let var = |k: &[u8]| {
         head.cgi_vars
@@ -998,9 +1269,40 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
     let reader = Arc::new(Mutex::new(reader));
     let outcome = init::with_gil(|py| run_request(py, sh, &head, &request_id, &conn, &reader));
     sh.active.lock().unwrap_or_else(|e| e.into_inner())[index] = None;
-    // End of the response, or an error frame in its place.
-    let _ = match outcome {
-        response::Outcome::Complete => conn.with_writer(|w| w.end()),
+    let complete = matches!(outcome, response::Outcome::Complete);
+    // A body sent unasked (or the rest of a body frame) may be left unread
+    // if the application did not read it all: read it to its end, so the
+    // connection holds nothing stale (it is bounded: 64 KiB unasked, one
+    // credit otherwise). The Apache child is writing it regardless.
+    let mut clean = !conn.aborted.load(Ordering::Acquire);
+    {
+        let mut r = reader.lock().unwrap_or_else(|e| e.into_inner());
+        let must_drain = |r: &FrameReader<Sock>| {
+            !r.decoder().at_frame_boundary()
+                || (head.body_follows && !conn.body_finished.load(Ordering::Acquire))
+        };
+        while clean && must_drain(&r) {
+            match r.next_frame() {
+                Ok(Frame::Body { .. }) => {}
+                Ok(Frame::End) => conn.body_finished.store(true, Ordering::Release),
+                _ => clean = false,
+            }
+        }
+        clean = clean && r.buffered().is_empty();
+    }
+    let stopping = sh.stopping.load(Ordering::Acquire);
+    let requests_left = idle.requests_left.saturating_sub(1);
+    let reuse = complete && clean && !stopping && requests_left > 0;
+    // End of the response (with a goodbye when the connection will not be
+    // reused), or an error frame in its place.
+    let sent = match outcome {
+        response::Outcome::Complete => conn.with_writer(|w| {
+            protocol::encode_end(w.pending_mut());
+            if !reuse {
+                protocol::encode_goodbye(w.pending_mut());
+            }
+            w.flush()
+        }),
         _ => conn.with_writer(|w| {
             protocol::encode_error(
                 ErrorKind::Application,
@@ -1010,21 +1312,45 @@ fn serve_connection(sh: &Shared, index: usize, stream: UnixStream) {
             w.flush()
         }),
     };
-    drain_unread_body(&head, &mut reader.lock().unwrap_or_else(|e| e.into_inner()));
-    // Dropping the streams closes the connection (no reuse yet).
-    drop(reader);
+    // Take the buffers back for the next request on this thread.
+    let writer = conn.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    // The monitor abandons a request by taking its writer away.
+    let abandoned = writer.is_none();
+    if let Some(w) = writer {
+        bufs.write = w.into_parts().1;
+    }
+    if let Ok(m) = Arc::try_unwrap(reader) {
+        bufs.read = m
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_parts()
+            .1;
+    }
+    if reuse && sent.is_ok() && !abandoned {
+        (
+            Some(Idle {
+                stream,
+                greeted: true,
+                requests_left,
+            }),
+            None,
+        )
+    } else {
+        gone(stream)
+    }
 }
 
-/// A small body sent unasked may be left unread if the application did
-/// not read it: drain it, or closing would reset the connection (a UNIX
-/// socket closed with unread data makes the peer's read fail).
-fn drain_unread_body(head: &RequestHead, reader: &mut FrameReader<UnixStream>) {
+/// A small body sent unasked may be left unread when the request is
+/// refused before the application runs: drain it before the connection is
+/// closed, or closing would reset it (a UNIX socket closed with unread data
+/// makes the peer's read fail) and the Apache child could lose the answer.
+fn drain_unread_body(head: &RequestHead, reader: &mut FrameReader<Sock>) {
     if head.body_follows {
-        let s = reader.get_mut();
+        let s = &reader.get_ref().0;
         if s.set_nonblocking(true).is_ok() {
             let mut sink = [0u8; 16384];
             for _ in 0..16 {
-                match io::Read::read(s, &mut sink) {
+                match io::Read::read(&mut &**s, &mut sink) {
                     Ok(n) if n > 0 => {}
                     _ => break,
                 }
@@ -1039,7 +1365,7 @@ fn run_request(
     head: &RequestHead,
     request_id: &str,
     conn: &Arc<Conn>,
-    reader: &Arc<Mutex<FrameReader<UnixStream>>>,
+    reader: &Arc<Mutex<FrameReader<Sock>>>,
 ) -> response::Outcome {
     let group = &sh.group;
     let var = |k: &[u8]| {
@@ -1152,6 +1478,7 @@ fn run_request(
         done: head.body == RequestBody::None,
         follows: head.body_follows,
         leftover: Vec::new(),
+        leftover_pos: 0,
     };
     let header_only = var(b"REQUEST_METHOD").as_deref() == Some("HEAD");
     let sink = SocketSink {

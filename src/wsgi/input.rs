@@ -15,6 +15,9 @@ use std::sync::Mutex;
 
 const CHUNK: usize = 64 * 1024;
 
+/// `read(n)` below this size is served from the staging buffer.
+const SMALL_READ: usize = 8 * 1024;
+
 struct Inner {
     source: Option<Box<dyn BodySource>>,
     /// Staging for `readline` and for what a `read(n)` left over:
@@ -107,6 +110,18 @@ impl Inner {
         }
         if self.eof {
             return Ok(self.take(py, have));
+        }
+        if limit < SMALL_READ {
+            // Small reads go through the staging buffer, a chunk at a time,
+            // rather than one source call (and, in daemon mode, one body
+            // frame piece) per read.
+            while self.end - self.start < limit {
+                if !self.fill(py)? {
+                    break;
+                }
+            }
+            let n = limit.min(self.end - self.start);
+            return Ok(self.take(py, n));
         }
         self.source()?;
         let first = limit.min(have + CHUNK);

@@ -40,6 +40,13 @@ pub trait ResponseSink: Send {
     fn start(&mut self, head: &ResponseHead) -> io::Result<()>;
     fn write(&mut self, data: &[u8]) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
+    /// Writes a block that must reach the client now (a block an iterator
+    /// yielded, or `write()`): `write` then `flush`, or one step where the
+    /// sink can do both at once.
+    fn write_flush(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write(data)?;
+        self.flush()
+    }
     /// Sends `len` bytes of the open file `fd` from `offset`. `fd` is
     /// borrowed from a Python file object for the duration of the call.
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()>;

@@ -86,8 +86,11 @@ fn write_block(py: Python<'_>, shared: &Shared, data: &[u8], flush: bool) -> PyR
         .as_mut()
         .ok_or_else(|| PyIOError::new_err("request has completed"))?;
     let r = py.detach(|| {
-        sink.write(chunk)?;
-        if flush { sink.flush() } else { Ok(()) }
+        if flush {
+            sink.write_flush(chunk)
+        } else {
+            sink.write(chunk)
+        }
     });
     if let Err(e) = r {
         st.client_gone = true;
