@@ -1506,3 +1506,87 @@ fn wsgi_input_read_styles_across_body_credits() {
         .join("|");
     assert_eq!(post("iter").text(), joined);
 }
+
+/// Seeds 000 and 002: touching the `.wsgi` file restarts the daemon
+/// processes ("mod_wsgi will reload all the daemon processes"), so the
+/// modules the script imports are fresh too. The request that finds the
+/// change is sent again to the new process: already the next request, with
+/// or without a body, gets the new code. WSGIScriptReloading Off keeps the
+/// process and the old code.
+#[test]
+fn touching_the_script_restarts_the_daemon_and_resends_the_request() {
+    let a = Apache::start(
+        "daemonrestart",
+        "WSGIDaemonProcess reloaded processes=2 threads=2\n\
+         WSGIDaemonProcess fixed processes=1 threads=2\n\
+         WSGIScriptAlias /d {ROOT}/reload/app.wsgi process-group=reloaded application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /off {ROOT}/reload/app.wsgi process-group=fixed application-group=%{GLOBAL}\n\
+         <Location /off>\n    WSGIScriptReloading Off\n</Location>\n\
+         <Directory {ROOT}/reload>\n    Require all granted\n</Directory>\n",
+    );
+    let dir = a.root.join("reload");
+    std::fs::create_dir_all(&dir).unwrap();
+    common::chmod(&dir, 0o755);
+    let write = |version: &str| {
+        for (file, src) in [
+            ("helper_mod.py", format!("VERSION = {version:?}\n")),
+            (
+                "app.wsgi",
+                format!(
+                    "import os, sys\nsys.path.insert(0, {:?})\nimport helper_mod\n\n\
+                     def application(environ, start_response):\n    \
+                     n = len(environ['wsgi.input'].read())\n    \
+                     start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+                     return [('%s %d %d' % (helper_mod.VERSION, os.getpid(), n)).encode()]\n",
+                    dir.display().to_string()
+                ),
+            ),
+        ] {
+            let p = dir.join(file);
+            std::fs::write(&p, src).unwrap();
+            common::chmod(&p, 0o644);
+        }
+    };
+    let answer = |r: Response| -> (String, u32, usize) {
+        assert_eq!(r.status, 200, "{}", r.text());
+        let t = r.text();
+        let mut f = t.split(' ');
+        let v = f.next().unwrap().to_string();
+        let pid = f.next().unwrap().parse().unwrap();
+        let n = f.next().unwrap().parse().unwrap();
+        (v, pid, n)
+    };
+    write("first");
+    let mut old_pids = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let (v, pid, _) = answer(a.get("/d"));
+        assert_eq!(v, "first", "{}", a.error_log());
+        old_pids.insert(pid);
+    }
+    let (v, fixed_pid, _) = answer(a.get("/off"));
+    assert_eq!(v, "first");
+
+    std::thread::sleep(Duration::from_millis(1100));
+    write("second");
+    // The very next requests see the new code, from new processes.
+    let big = vec![b'x'; 200 * 1024];
+    for body in [&b""[..], b"0123456789", &big[..], b"", b"abc"] {
+        let r = if body.is_empty() {
+            a.get("/d")
+        } else {
+            a.request("POST", "/d", &[], body)
+        };
+        let (v, pid, n) = answer(r);
+        assert_eq!(v, "second", "{}", a.error_log());
+        assert_eq!(n, body.len());
+        assert!(!old_pids.contains(&pid), "served by an old process {pid}");
+    }
+    let log = a.error_log();
+    assert!(
+        log.contains("Force restart of process 'reloaded': WSGI script"),
+        "{log}"
+    );
+    assert!(log.contains("its WSGI script file changed"), "{log}");
+    // Reloading off: same process, old code.
+    assert_eq!(answer(a.get("/off")), ("first".to_string(), fixed_pid, 0));
+}

@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use super::protocol::{
-    self, Decoder, Frame, FrameReader, FrameWriter, Hello, Limits, Peer, ProtocolError,
+    self, Decoder, ErrorKind, Frame, FrameReader, FrameWriter, Hello, Limits, Peer, ProtocolError,
     RequestBody, RequestMeta,
 };
 use super::sys;
@@ -26,6 +26,11 @@ use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// How many times a request is sent again to a daemon process group whose
+/// processes restart because the script changed (one per process, plus
+/// room for a script that keeps changing).
+const MAX_RESENDS: u32 = 8;
 
 /// Bodies up to this size with a known length go with the head, unasked.
 const BODY_FOLLOWS_MAX: u64 = 64 * 1024;
@@ -208,6 +213,7 @@ pub(crate) fn forward(
     };
     let (mut bufs_r, mut bufs_w) = buffers_take();
     let mut retries = 0;
+    let mut restarts = 0;
     // response-socket-timeout (which defaults to socket-timeout): how long
     // a write of the response to a slow client may block.
     let restore = group
@@ -339,12 +345,30 @@ pub(crate) fn forward(
             && retries < 3
             && !x.got_frame
             && matches!(&result, Err(f) if f.is_unread());
+        // The daemon restarts because the script changed: send the request
+        // again, to its replacement (or to another process of the group,
+        // which may restart in turn). No body byte was read from the
+        // client yet, and a small body is still at hand.
+        let resend = matches!(&result, Err(Failure::Restarting))
+            && !x.asked_client
+            && restarts < MAX_RESENDS;
         bufs_r = reader.into_parts().1;
         bufs_w = x.writer.into_parts().1;
         conn.daemon_pid = daemon_pid;
         conn.greeted = true;
         if retry {
             retries += 1;
+            continue;
+        }
+        if resend {
+            restarts += 1;
+            log::request(
+                r,
+                Level::Info,
+                &format!(
+                    "mod_wsgi (pid={pid}): The daemon process of group '{name}' restarts because its WSGI script changed; sending request {request_id} again."
+                ),
+            );
             continue;
         }
         break (
@@ -398,6 +422,16 @@ pub(crate) fn forward(
                 ),
             );
             502
+        }
+        Err(Failure::Restarting) => {
+            log::request(
+                r,
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={pid}): Request to daemon process group '{name}' failed: its processes kept restarting because the WSGI script changed ({MAX_RESENDS} times in a row while serving '{uri}', request id {request_id})."
+                ),
+            );
+            503
         }
         Err(Failure::BadHeader(why)) => {
             log::request(
@@ -556,10 +590,15 @@ fn pool_put(c: Pooled) {
 
 enum Failure {
     Protocol(ProtocolError),
-    Daemon { status: u16, message: String },
+    Daemon {
+        status: u16,
+        message: String,
+    },
     BadHeader(String),
     BadFile(String),
     ClientGone,
+    /// The daemon restarts because the request's script changed.
+    Restarting,
 }
 
 impl Failure {
@@ -672,6 +711,10 @@ impl Exchange<'_, '_> {
                     self.send_file(fd, offset, len)?;
                 }
                 Frame::End => return Ok(()),
+                Frame::Error {
+                    kind: ErrorKind::Restarting,
+                    ..
+                } if !self.head_sent => return Err(Failure::Restarting),
                 Frame::Error { kind, message } => {
                     return Err(Failure::Daemon {
                         status: kind.http_status(),

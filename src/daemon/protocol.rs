@@ -276,6 +276,11 @@ pub enum ErrorKind {
     /// The daemon could not make sense of the request frames, or failed
     /// internally.
     Internal = 5,
+    /// The request's WSGI script changed since this process loaded it
+    /// (`WSGIScriptReloading On`): the daemon restarts, as mod_wsgi's do,
+    /// and the Apache child sends the request again, to the new process.
+    /// Sent before any body was asked for.
+    Restarting = 6,
 }
 
 impl ErrorKind {
@@ -287,6 +292,7 @@ impl ErrorKind {
             3 => ErrorKind::RequestTimeout,
             4 => ErrorKind::Unavailable,
             5 => ErrorKind::Internal,
+            6 => ErrorKind::Restarting,
             _ => return None,
         })
     }
@@ -296,7 +302,7 @@ impl ErrorKind {
     pub const fn http_status(self) -> u16 {
         match self {
             ErrorKind::Application | ErrorKind::Internal => 500,
-            ErrorKind::Unavailable => 503,
+            ErrorKind::Unavailable | ErrorKind::Restarting => 503,
             ErrorKind::QueueTimeout | ErrorKind::RequestTimeout => 504,
         }
     }
@@ -3349,6 +3355,8 @@ mod tests {
         assert_eq!(ErrorKind::Application.http_status(), 500);
         assert_eq!(ErrorKind::Internal.http_status(), 500);
         assert_eq!(ErrorKind::Unavailable.http_status(), 503);
+        assert_eq!(ErrorKind::Restarting.http_status(), 503);
+        assert_eq!(ErrorKind::from_byte(6), Some(ErrorKind::Restarting));
         assert_eq!(ErrorKind::QueueTimeout.http_status(), 504);
         assert_eq!(ErrorKind::RequestTimeout.http_status(), 504);
         for b in 0..=255u8 {

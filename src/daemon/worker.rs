@@ -9,10 +9,13 @@
 //! supervisor's exit code for the reason, so the parent's log can say why.
 //! The decisions themselves are in [`super::policy`].
 //!
-//! Script reloading: when `WSGIScriptReloading` is on, a script whose mtime
-//! changed is re-executed in place in this process, as in embedded mode
-//! (mod_wsgi restarts the whole daemon instead; reloading in place is
-//! cheaper and keeps the other threads' requests running).
+//! Script reloading: when `WSGIScriptReloading` is on and the request's
+//! script changed since this process loaded it, the process restarts, as
+//! mod_wsgi's daemons do, so that the modules the script imports are fresh
+//! too: the request is answered with a *restarting* error frame, which makes
+//! the Apache child send it again (to the replacement), and the process
+//! drains its other requests and exits. Embedded mode re-executes the
+//! script in place instead, as mod_wsgi does.
 #![forbid(unsafe_code)]
 
 use super::policy::{self, Drain, DrainCause, DrainStep, StartupTimer};
@@ -1266,6 +1269,32 @@ fn serve_request(
             uri,
         });
     }
+    if head.script_reloading && script_changed(sh, &head) {
+        let script = String::from_utf8_lossy(if head.handler_script.is_empty() {
+            &head.script_filename
+        } else {
+            &head.handler_script
+        })
+        .into_owned();
+        say(
+            Level::Info,
+            &format!(
+                "Force restart of process '{name}': WSGI script '{script}' changed (request {request_id} is sent again to the new process)."
+            ),
+        );
+        sh.stop(RestartReason::ScriptReloaded.exit_code());
+        let _ = conn.with_writer(|w| {
+            protocol::encode_error(
+                ErrorKind::Restarting,
+                b"the WSGI script changed; the daemon process restarts",
+                w.pending_mut(),
+            );
+            w.flush()
+        });
+        sh.active.lock().unwrap_or_else(|e| e.into_inner())[index] = None;
+        drain_unread_body(&head, &mut reader);
+        return gone(stream);
+    }
     let reader = Arc::new(Mutex::new(reader));
     let outcome = init::with_gil(|py| run_request(py, sh, &head, &request_id, &conn, &reader));
     sh.active.lock().unwrap_or_else(|e| e.into_inner())[index] = None;
@@ -1338,6 +1367,19 @@ fn serve_request(
     } else {
         gone(stream)
     }
+}
+
+/// Whether the script this request runs was loaded here and has changed on
+/// disk since (script reloading, daemon mode).
+fn script_changed(sh: &Shared, head: &RequestHead) -> bool {
+    let path = if head.handler_script.is_empty() {
+        &head.script_filename
+    } else {
+        &head.handler_script
+    };
+    let path = String::from_utf8_lossy(path);
+    let mtime = script::file_mtime(&path);
+    init::with_gil(|py| sh.scripts.is_stale(py, &path, mtime))
 }
 
 /// A small body sent unasked may be left unread when the request is

@@ -109,6 +109,16 @@ pub fn module_name(py: Python<'_>, path: &str) -> PyResult<String> {
 }
 
 impl Scripts {
+    /// Whether script `path` is loaded here from a file whose mtime (µs)
+    /// was not `mtime`: it changed since.
+    pub fn is_stale(&self, py: Python<'_>, path: &str, mtime: i64) -> bool {
+        let entries = self
+            .entries
+            .lock_py_attached(py)
+            .unwrap_or_else(|e| e.into_inner());
+        entries.get(path).is_some_and(|e| e.mtime != mtime)
+    }
+
     /// The application object `callable` of script `path`, (re)loading the
     /// script when it is not loaded yet or, with `reload`, when its mtime
     /// (as Apache stat'ed it, µs) differs from the loaded one.
