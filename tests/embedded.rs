@@ -1988,3 +1988,80 @@ fn destroy_interpreter_off_skips_finalisation() {
         "{log}"
     );
 }
+
+/// Issue #2 point 4: the start-up warning that application groups are not
+/// isolated yet resolves groups as a request would: the alias's options,
+/// then the `<Directory>`/`<Location>` sections and the server's defaults;
+/// scripts delegated to a daemon group do not count. What only a request
+/// can tell is warned about once per process when it happens.
+#[test]
+fn shared_interpreter_warning_resolves_groups_like_a_request() {
+    const WARNING: &str = "WSGI scripts are configured with their own application groups";
+    const RUNTIME: &str = "share one Python interpreter in this process";
+    let quiet = [
+        // Seeds 001/002: WSGIApplicationGroup %{GLOBAL} in each <Directory>.
+        "WSGIScriptAlias /a {ROOT}/a/hello.wsgi\nWSGIScriptAlias /b {ROOT}/b/environ.wsgi\n\
+         <Directory {ROOT}/a>\nWSGIApplicationGroup %{GLOBAL}\n</Directory>\n\
+         <Directory {ROOT}/b>\nWSGIApplicationGroup %{GLOBAL}\n</Directory>\n",
+        // At server level.
+        "WSGIApplicationGroup %{GLOBAL}\n\
+         WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n",
+        // One of the two in a daemon process group, chosen in a <Location>.
+        "WSGIDaemonProcess other threads=2\n\
+         WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n\
+         <Location /b>\nWSGIProcessGroup other\n</Location>\n",
+    ];
+    for body in quiet {
+        let a = Apache::start("sharingquiet", body);
+        assert!(
+            !a.error_log().contains(WARNING),
+            "{body}\n{}",
+            a.error_log()
+        );
+    }
+    // Only one of the two in %{GLOBAL}: they differ.
+    let a = Apache::start(
+        "sharingloud",
+        "WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n\
+         <Location /b>\nWSGIApplicationGroup %{GLOBAL}\n</Location>\n",
+    );
+    let log = a.error_log();
+    assert_eq!(log.matches(WARNING).count(), 1, "{log}");
+    let line = log.lines().find(|l| l.contains(WARNING)).unwrap();
+    assert!(
+        line.contains("hello.wsgi") && line.contains("environ.wsgi"),
+        "{line}"
+    );
+    assert!(line.contains("[wsgi:warn]"), "{line}");
+    // Said at start-up, not again per process or request.
+    assert_eq!(a.get("/a").status, 200);
+    assert_eq!(a.get("/b").status, 200);
+    assert!(!a.error_log().contains(RUNTIME), "{}", a.error_log());
+
+    // Groups from the environment: only the requests tell, once.
+    let b = Apache::start(
+        "sharingruntime",
+        "LoadModule setenvif_module /usr/lib/apache2/modules/mod_setenvif.so\n\
+         SetEnvIf Request_URI ^/a GROUP=first\nSetEnvIf Request_URI ^/b GROUP=second\n\
+         WSGIApplicationGroup %{ENV:GROUP}\n\
+         WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n",
+    );
+    assert!(!b.error_log().contains(WARNING), "{}", b.error_log());
+    assert_eq!(b.get("/a").status, 200);
+    assert!(!b.error_log().contains(RUNTIME));
+    for _ in 0..3 {
+        assert_eq!(b.get("/b").status, 200);
+        assert_eq!(b.get("/a").status, 200);
+    }
+    assert!(
+        b.wait_log(RUNTIME, Duration::from_secs(5)),
+        "{}",
+        b.error_log()
+    );
+    assert_eq!(
+        b.error_log().matches(RUNTIME).count(),
+        1,
+        "{}",
+        b.error_log()
+    );
+}
