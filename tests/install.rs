@@ -95,3 +95,54 @@ fn a2enmod_wsgi_rs_on_a_copy_of_the_config_tree() {
     // The live tree is untouched.
     assert!(!std::path::Path::new("/etc/apache2/mods-enabled/wsgi_rs.load").exists());
 }
+
+/// conf/wsgi_rs.conf shows each directive commented out with its default
+/// value: applying that line must leave the module's setting unchanged.
+#[test]
+fn wsgi_rs_conf_shows_the_real_defaults() {
+    use mod_wsgi_rs::config::{Apply, ServerConfig, find};
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/wsgi_rs.conf")).unwrap();
+    // What each shown directive controls, read back through the accessor.
+    type Get = fn(&ServerConfig) -> String;
+    let accessors: &[(&str, Get)] = &[
+        ("WSGIDontWriteBytecode", |c| {
+            c.dont_write_bytecode().to_string()
+        }),
+        ("WSGIPythonOptimize", |c| c.python_optimize().to_string()),
+        ("WSGIRestrictEmbedded", |c| {
+            c.restrict_embedded().to_string()
+        }),
+        ("WSGIRestrictStdin", |c| c.restrict_stdin().to_string()),
+        ("WSGIRestrictStdout", |c| c.restrict_stdout().to_string()),
+        ("WSGIRestrictSignal", |c| c.restrict_signal().to_string()),
+        ("WSGILazyInitialization", |c| {
+            c.lazy_initialization().to_string()
+        }),
+    ];
+    let mut checked = 0;
+    for line in text.lines().map(str::trim) {
+        let Some(rest) = line.strip_prefix("#WSGI") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        let name = format!("WSGI{}", words.next().unwrap());
+        let args: Vec<&str> = words.collect();
+        let Some((_, get)) = accessors.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let spec = find(&name).unwrap();
+        let Apply::Server(f) = spec.apply else {
+            panic!("{name} is not a server directive");
+        };
+        let mut set = ServerConfig::default();
+        f(&mut set, &args).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(
+            get(&set),
+            get(&ServerConfig::default()),
+            "conf/wsgi_rs.conf shows `{line}` as the default"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, accessors.len(), "{text}");
+}
