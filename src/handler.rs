@@ -661,7 +661,13 @@ pub(crate) fn handler(r: &Request) -> c_int {
         is_virtual: server.is_virtual(),
         server_id: server.id(),
     };
-    if !dc.may_select(&process_group) || daemon.is_some_and(|d| d.scope.allows(&from).is_err()) {
+    let daemon_serves = |d: &config::DaemonProcess| {
+        let declared_in = crate::httpd::Server::by_id(d.scope.server_id)
+            .map(|s| s.hostname())
+            .unwrap_or("");
+        d.scope.serves_request_of(&from, declared_in)
+    };
+    if !dc.may_select(&process_group) || daemon.is_some_and(|d| !daemon_serves(d)) {
         let shown = if process_group.is_empty() {
             "%{GLOBAL}"
         } else {
