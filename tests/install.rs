@@ -454,3 +454,33 @@ fn seed_004_a2enconf_a2ensite_and_reload_on_a_copy_of_the_config_tree() {
     assert_eq!(get_host(&a, "www.mydomain", "/myapp").body, b"Hello World!");
     assert!(!a.error_log().contains("exit signal"), "{}", a.error_log());
 }
+
+/// Issue #2 point 1: the built module exports the `wsgi_module` record and
+/// nothing else, and links the libpython of the Python it was built for
+/// (Debian's /usr/bin/python3 unless PYO3_PYTHON says otherwise).
+#[test]
+fn module_exports_only_wsgi_module_and_links_libpython() {
+    let so = module_path();
+    let (ok, out) = run(Command::new("nm").args(["-D", "--defined-only"]).arg(&so));
+    assert!(ok, "{out}");
+    let exported: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(exported, ["wsgi_module"], "{out}");
+    let python = option_env!("PYO3_PYTHON").unwrap_or("/usr/bin/python3");
+    let (ok, soname) = run(Command::new(python).args([
+        "-c",
+        "import sysconfig; print(sysconfig.get_config_var('INSTSONAME'))",
+    ]));
+    assert!(ok, "{soname}");
+    let (ok, dynamic) = run(Command::new("readelf").arg("-d").arg(&so));
+    assert!(ok, "{dynamic}");
+    assert!(
+        dynamic.contains(&format!("Shared library: [{}]", soname.trim())),
+        "{dynamic}"
+    );
+    // Apache's and APR's own symbols come from the httpd binary: never a
+    // second copy of them in the module.
+    assert!(!dynamic.contains("libapr"), "{dynamic}");
+}
