@@ -1700,7 +1700,47 @@ fn hash_seed_restrict_stdin_and_restrict_signal() {
     assert!(!b.error_log().contains("Callback registration"));
     let (ok, out) = config_test("badhashseed", "WSGIPythonHashSeed 99999999999\n");
     assert!(!ok);
-    assert!(out.contains("WSGIPythonHashSeed"), "{out}");
+    assert!(
+        out.contains(
+            "WSGIPythonHashSeed must be \"random\" or an integer in range [0; 4294967295]"
+        ),
+        "{out}"
+    );
+}
+
+/// Issue #2 point 3: every server-only directive (seed 004's WSGIPythonHome
+/// among them) is refused inside a VirtualHost with httpd's sentence saying
+/// so, and accepted at server level.
+#[test]
+fn server_only_directives_are_refused_inside_a_virtual_host() {
+    let value = |name: &str| match name {
+        "WSGISocketPrefix" | "WSGIPythonHome" | "WSGIPythonPath" | "WSGIPythonEggs" => "/tmp",
+        "WSGIAcceptMutex" => "default",
+        "WSGIPythonWarnings" => "ignore",
+        "WSGIPythonOptimize" | "WSGIPythonHashSeed" => "1",
+        _ => "On",
+    };
+    let mut checked = 0;
+    for d in mod_wsgi_rs::config::DIRECTIVES
+        .iter()
+        .filter(|d| d.global_only && d.is_supported())
+    {
+        let name = d.name_str();
+        let line = format!("{name} {}", value(name));
+        let (ok, out) = config_test(
+            "globalonly",
+            &format!("<VirtualHost *:80>\n{line}\n</VirtualHost>\n"),
+        );
+        assert!(!ok, "{line} accepted in a VirtualHost");
+        assert!(
+            out.contains(&format!("{name} cannot occur within <VirtualHost> section")),
+            "{line}:\n{out}"
+        );
+        let (ok, out) = config_test("globalonly", &format!("{line}\n"));
+        assert!(ok, "{line} refused at server level:\n{out}");
+        checked += 1;
+    }
+    assert!(checked >= 19, "{checked}");
 }
 
 /// Issue #2 point 3: every mod_wsgi directive that mod_wsgi-rs does not
