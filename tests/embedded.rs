@@ -2163,3 +2163,35 @@ fn touching_the_script_restarts_daemon_processes() {
     // Embedded: the script runs again, its imports stay as they were.
     assert!(a.get("/e").text().starts_with("first "));
 }
+
+/// Issue #2 point 7: a Python that cannot start (WSGIPythonHome pointing
+/// nowhere) is logged once per child with the reason, every request gets a
+/// 500 that names it, and the child stays: no exit, no respawn loop.
+#[test]
+fn python_that_cannot_start_does_not_crash_loop() {
+    let a = Apache::start(
+        "nopython2",
+        "WSGIPythonHome /nonexistent/python/home\nWSGIScriptAlias /app {APPS}/hello.wsgi\n",
+    );
+    for _ in 0..10 {
+        assert_eq!(a.get("/app").status, 500);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let log = a.error_log();
+    // One child (StartServers 1), initialised once: it never restarted.
+    assert_eq!(
+        log.matches("Python could not be initialised:").count(),
+        1,
+        "{log}"
+    );
+    let child_pids: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot run:"))
+        .filter_map(|l| l.split("[pid ").nth(1)?.split(':').next())
+        .collect();
+    assert_eq!(child_pids.len(), 1, "{log}");
+    let line = log.lines().find(|l| l.contains("cannot run:")).unwrap();
+    assert!(line.contains("[client 127.0.0.1:"), "{line}");
+    assert!(line.contains("Python initialisation failed"), "{line}");
+    assert!(!log.contains("exit signal") && !log.contains("AH00052"), "{log}");
+}
