@@ -2193,5 +2193,28 @@ fn python_that_cannot_start_does_not_crash_loop() {
     let line = log.lines().find(|l| l.contains("cannot run:")).unwrap();
     assert!(line.contains("[client 127.0.0.1:"), "{line}");
     assert!(line.contains("Python initialisation failed"), "{line}");
-    assert!(!log.contains("exit signal") && !log.contains("AH00052"), "{log}");
+    assert!(
+        !log.contains("exit signal") && !log.contains("AH00052"),
+        "{log}"
+    );
+}
+
+/// Issue #2 point 5: start_response with exc_info once the headers are out
+/// re-raises the exception (PEP 3333); the client gets what was sent, the
+/// log the traceback.
+#[test]
+fn exc_info_after_the_headers_re_raises() {
+    let a = Apache::start(
+        "excafter",
+        "WSGIScriptAlias /x {APPS}/exc_after_headers.wsgi\n",
+    );
+    let r = a.get("/x");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"headers are out;");
+    assert!(a.wait_log("EXC-INFO-RE-RAISED", Duration::from_secs(5)));
+    assert!(a.wait_log(
+        "ValueError: raised after the headers were sent",
+        Duration::from_secs(5)
+    ));
+    assert!(!a.error_log().contains("EXC-INFO-SWALLOWED"));
 }
