@@ -785,9 +785,11 @@ fn sixty_four_concurrent_clients() {
     let a = Apache::start_with(
         "concurrency",
         "WSGIScriptAlias /hello {APPS}/hello.wsgi\nWSGIScriptAlias /in {APPS}/input.wsgi\n",
+        // Room for all 64 clients and then some: with exactly 64 workers
+        // Apache logs AH00484 (MaxRequestWorkers reached) at error level.
         Options {
             threads: 32,
-            servers: 2,
+            servers: 3,
             log_level: "warn",
         },
     );
@@ -2217,4 +2219,40 @@ fn exc_info_after_the_headers_re_raises() {
         Duration::from_secs(5)
     ));
     assert!(!a.error_log().contains("EXC-INFO-SWALLOWED"));
+}
+
+/// Issue #2 point 3: WSGIMapHEADToGET's default, Auto, maps HEAD to GET
+/// when a content filter (here mod_deflate's) could need the body to
+/// compute headers, and Off never does.
+#[test]
+fn map_head_to_get_auto_follows_content_filters() {
+    let a = Apache::start(
+        "headauto",
+        "LoadModule filter_module /usr/lib/apache2/modules/mod_filter.so\n\
+         LoadModule deflate_module /usr/lib/apache2/modules/mod_deflate.so\n\
+         WSGIScriptAlias /plain {APPS}/environ.wsgi\n\
+         WSGIScriptAlias /filtered {APPS}/environ.wsgi\n\
+         WSGIScriptAlias /off {APPS}/environ.wsgi\n\
+         <Location /filtered>\n    SetOutputFilter DEFLATE\n</Location>\n\
+         <Location /off>\n    SetOutputFilter DEFLATE\n    WSGIMapHEADToGET Off\n</Location>\n",
+    );
+    for (path, q, method) in [
+        ("/plain", "log-method-plain", "HEAD"),
+        ("/filtered", "log-method-filtered", "GET"),
+        ("/off", "log-method-off", "HEAD"),
+    ] {
+        let r = a.request(
+            "HEAD",
+            &format!("{path}?{q}"),
+            &[("Accept-Encoding", "gzip")],
+            b"",
+        );
+        assert_eq!(r.status, 200);
+        assert!(r.body.is_empty(), "{path}: HEAD sent a body");
+        assert!(
+            a.wait_log(&format!("METHOD-SEEN {q} {method}"), Duration::from_secs(5)),
+            "{path}: {}",
+            a.error_log()
+        );
+    }
 }
