@@ -420,7 +420,7 @@ pub(crate) fn call_function<R>(
     };
     let dc = dir_config(r);
     let group = application_group(r, script);
-    crate::handler::note_application_group(r, &group);
+    crate::handler::note_application_group(r, &group, path);
     let reload = dc.script_reloading();
     let mtime = std::fs::metadata(path)
         .and_then(|m| m.modified())

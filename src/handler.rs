@@ -33,7 +33,8 @@ struct Process {
     failed: Option<String>,
     scripts: script::Scripts,
     total_requests: AtomicU64,
-    groups_seen: Mutex<HashSet<String>>,
+    /// (application group, script) pairs run so far.
+    groups_seen: Mutex<HashSet<(String, String)>>,
     /// Set once the shared-interpreter warning went out: from then on no
     /// request needs the lock above.
     groups_warned: AtomicBool,
@@ -68,9 +69,9 @@ pub(crate) fn embedded_scripts() -> Result<&'static script::Scripts, String> {
 }
 
 /// [`note_group`] for code outside the handler.
-pub(crate) fn note_application_group(r: &Request, group: &str) {
+pub(crate) fn note_application_group(r: &Request, group: &str, script: &str) {
     if let Some(process) = PROCESS.get() {
-        note_group(r, process, group);
+        note_group(r, process, group, script);
     }
 }
 
@@ -90,20 +91,44 @@ pub(crate) fn post_config(s: &Server) {
     );
 }
 
+/// Set in Apache's parent when the start-up warning below went out; the
+/// children forked afterwards see it, and do not repeat it per process.
+static SHARING_WARNED: AtomicBool = AtomicBool::new(false);
+
 /// Sub-interpreters are not implemented yet: say so once at start-up when
-/// the configuration maps more than one script to application groups other
-/// than %{GLOBAL}, since their modules will share one interpreter.
+/// the configuration puts scripts in different application groups of
+/// Apache's children, since they will share one interpreter (see
+/// [`config::sharing`]).
 fn warn_shared_interpreter(main: &Server) {
-    let mut scripts = std::collections::BTreeSet::new();
+    let mut servers = Vec::new();
     let mut server = Some(main);
     while let Some(s) = server {
-        for a in server_config(s).script_aliases() {
-            if a.application_group.as_deref() != Some("") {
-                scripts.insert(a.path.clone());
-            }
-        }
+        let sections = s.sections();
+        servers.push(config::sharing::ServerView {
+            hostname: s.hostname(),
+            defaults: crate::module::dir_config_at(s.default_dir_module_config()),
+            sections: sections
+                .iter()
+                .filter_map(|sec| {
+                    Some(config::sharing::Section {
+                        kind: if sec.is_directory {
+                            config::sharing::SectionKind::Directory
+                        } else {
+                            config::sharing::SectionKind::Location
+                        },
+                        path: sec.path,
+                        is_pattern: sec.is_pattern,
+                        components: sec.components,
+                        config: crate::module::dir_config_at(sec.module_config)?,
+                    })
+                })
+                .collect(),
+            aliases: server_config(s).script_aliases(),
+        });
         server = s.next();
     }
+    let scripts = config::sharing::scripts_sharing_the_interpreter(&servers);
+    SHARING_WARNED.store(!scripts.is_empty(), Ordering::Relaxed);
     if scripts.len() > 1 {
         log::server(
             Some(main),
@@ -112,9 +137,10 @@ fn warn_shared_interpreter(main: &Server) {
                 "mod_wsgi (pid={}): {} WSGI scripts are configured with their own application groups, but \
                  mod_wsgi-rs does not create sub-interpreters yet: they share one Python interpreter per \
                  process (sys.modules, os.environ, settings). Set 'WSGIApplicationGroup %{{GLOBAL}}' to \
-                 make this explicit, or give each its own daemon process group.",
+                 make this explicit, or give each its own daemon process group. Scripts: {}.",
                 std::process::id(),
-                scripts.len()
+                scripts.len(),
+                scripts.join(", ")
             ),
         );
     }
@@ -635,7 +661,13 @@ pub(crate) fn handler(r: &Request) -> c_int {
         is_virtual: server.is_virtual(),
         server_id: server.id(),
     };
-    if !dc.may_select(&process_group) || daemon.is_some_and(|d| d.scope.allows(&from).is_err()) {
+    let daemon_serves = |d: &config::DaemonProcess| {
+        let declared_in = crate::httpd::Server::by_id(d.scope.server_id)
+            .map(|s| s.hostname())
+            .unwrap_or("");
+        d.scope.serves_request_of(&from, declared_in)
+    };
+    if !dc.may_select(&process_group) || daemon.is_some_and(|d| !daemon_serves(d)) {
         let shown = if process_group.is_empty() {
             "%{GLOBAL}"
         } else {
@@ -707,7 +739,12 @@ pub(crate) fn handler(r: &Request) -> c_int {
         );
         return status(sys::HTTP_INTERNAL_SERVER_ERROR);
     }
-    note_group(r, process, &application_group);
+    let script_path = if handler_path.is_empty() {
+        filename.as_str()
+    } else {
+        handler_path
+    };
+    note_group(r, process, &application_group, script_path);
 
     let request_id = r.log_id().to_string_lossy().into_owned();
     let total = process.total_requests.fetch_add(1, Ordering::Relaxed) + 1;
@@ -905,31 +942,38 @@ fn apply_trusted_proxy_headers(r: &Request, dc: &DirConfig) {
     }
 }
 
-/// Logs once per process per extra application group that sub-interpreters
-/// are not implemented yet, so two groups share one interpreter.
-fn note_group(r: &Request, process: &Process, group: &str) {
-    if process.groups_warned.load(Ordering::Relaxed) {
+/// Logs once per process, when the start-up check could not foresee it
+/// (groups from `%{ENV:...}`, a dispatch script, ...), that two scripts
+/// ran in different application groups of this one interpreter:
+/// sub-interpreters are not implemented yet.
+fn note_group(r: &Request, process: &Process, group: &str, script: &str) {
+    if process.groups_warned.load(Ordering::Relaxed) || SHARING_WARNED.load(Ordering::Relaxed) {
         return;
     }
     let mut seen = process
         .groups_seen
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if seen.contains(group) {
+    let key = (group.to_string(), script.to_string());
+    if seen.contains(&key) {
         return;
     }
-    seen.insert(group.to_string());
-    if seen.len() == 2 {
+    let other = seen
+        .iter()
+        .find(|(g, s)| g != group && s != script)
+        .cloned();
+    seen.insert(key);
+    if let Some((other_group, other_script)) = other {
         process.groups_warned.store(true, Ordering::Relaxed);
         log::request(
             r,
             Level::Warning,
             &format!(
-                "mod_wsgi (pid={}): Application groups {:?} share one Python interpreter in this process: \
-                 mod_wsgi-rs does not isolate application groups in sub-interpreters yet. \
-                 Use 'WSGIApplicationGroup %{{GLOBAL}}' to silence this, or separate daemon process groups.",
+                "mod_wsgi (pid={}): Application groups '{other_group}' ('{other_script}') and '{group}' \
+                 ('{script}') share one Python interpreter in this process: mod_wsgi-rs does not isolate \
+                 application groups in sub-interpreters yet. Use 'WSGIApplicationGroup %{{GLOBAL}}' to \
+                 silence this, or separate daemon process groups.",
                 std::process::id(),
-                seen.iter().collect::<Vec<_>>()
             ),
         );
     }

@@ -91,6 +91,15 @@ fn server_config_mut(s: &Server) -> &mut ServerConfig {
     unsafe { &mut *(s.module_config() as *mut ServerConfig) }
 }
 
+/// The module's directory configuration that a config vector holds: a
+/// server's defaults ([`Server::default_dir_module_config`]) or a section's
+/// ([`crate::httpd::server::SectionRef`]); None for a null pointer.
+pub(crate) fn dir_config_at<'a>(p: *mut c_void) -> Option<&'a DirConfig> {
+    // SAFETY: create/merge_dir_config store a DirConfig in every vector;
+    // it lives in pconf, which outlives the configuration's readers.
+    unsafe { (p as *const DirConfig).as_ref() }
+}
+
 /// The module's merged per-directory configuration for `r`.
 pub(crate) fn dir_config(r: &Request) -> &DirConfig {
     // SAFETY: create/merge_dir_config store a DirConfig in every vector.

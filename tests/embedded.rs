@@ -785,9 +785,11 @@ fn sixty_four_concurrent_clients() {
     let a = Apache::start_with(
         "concurrency",
         "WSGIScriptAlias /hello {APPS}/hello.wsgi\nWSGIScriptAlias /in {APPS}/input.wsgi\n",
+        // Room for all 64 clients and then some: with exactly 64 workers
+        // Apache logs AH00484 (MaxRequestWorkers reached) at error level.
         Options {
             threads: 32,
-            servers: 2,
+            servers: 3,
             log_level: "warn",
         },
     );
@@ -797,7 +799,7 @@ fn sixty_four_concurrent_clients() {
         let a = a.clone();
         handles.push(std::thread::spawn(move || {
             let mut failures = 0;
-            for i in 0..60 {
+            for i in 0..100 {
                 if (t + i) % 3 == 0 {
                     let body = format!("client {t} request {i}");
                     let r = a.request("POST", "/in?read", &[], body.as_bytes());
@@ -821,6 +823,8 @@ fn sixty_four_concurrent_clients() {
         !log.contains("Segmentation fault") && !log.contains("exit signal"),
         "{log}"
     );
+    // No error at all: not from the module, not from Apache.
+    assert_eq!(error_lines(&log), Vec::<&str>::new(), "{log}");
 }
 
 #[test]
@@ -1073,4 +1077,1182 @@ fn yielded_blocks_reach_the_client_before_the_next_is_produced() {
     std::fs::write(&marker, b"").unwrap();
     let _ = s.read_to_end(&mut got);
     assert!(String::from_utf8_lossy(&got).contains("second block"));
+}
+
+// ===========================================================================
+// Issue #2 audit (branch audit2): the points of issue #2 that had no test
+// against a real Apache yet. Kept together at the end of the file.
+// ===========================================================================
+
+/// Like `Apache::start`, with extra environment variables for Apache (and so
+/// for its children, as `envvars` gives them on Debian).
+fn start_with_env(name: &str, body: &str, env: &[(&str, &str)]) -> Apache {
+    let root = temp_root(name);
+    let port = free_port();
+    let conf = write_conf(&root, port, body, &Options::default());
+    let mut cmd = std::process::Command::new(APACHE);
+    cmd.arg("-f").arg(&conf).arg("-DFOREGROUND");
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8");
+    for (k, v) in env {
+        cmd.env(k, v.replace("{ROOT}", root.to_str().unwrap()));
+    }
+    let error_log = root.join("logs/error_log");
+    Apache::launch(root, port, conf, error_log, cmd)
+        .unwrap_or_else(|e| panic!("Apache did not start:\n{e}"))
+}
+
+/// A virtualenv made with `python3 -m venv` (no pip), readable by www-data,
+/// whose site-packages holds `files` (name, contents).
+fn make_venv(dir: &std::path::Path, files: &[(&str, &str)]) -> std::path::PathBuf {
+    let st = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "python3 -m venv {} failed", dir.display());
+    let site = dir.join("lib/python3.11/site-packages");
+    assert!(site.is_dir(), "no {}", site.display());
+    for (name, text) in files {
+        std::fs::write(site.join(name), text).unwrap();
+    }
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(dir)
+        .status();
+    site
+}
+
+/// The lines of `text` that Apache logged at error level or worse.
+fn error_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            [":error]", ":crit]", ":alert]", ":emerg]"]
+                .iter()
+                .any(|lvl| l.contains(lvl))
+        })
+        .collect()
+}
+
+fn pids_in(path: &std::path::Path) -> Vec<i32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Issue #2 point 4: Python starts in each child, never in Apache's root
+/// parent, at start-up and across a graceful restart. A `.pth` file in the
+/// Python home's site-packages runs whenever an interpreter initialises
+/// there and records the pid that did it.
+#[test]
+fn python_is_initialised_in_the_children_never_in_the_parent() {
+    let dir = temp_root("parentinit");
+    let marker = dir.join("logs/initialised-in");
+    std::fs::write(&marker, "").unwrap();
+    chmod(&marker, 0o666);
+    let venv = dir.join("env");
+    make_venv(
+        &venv,
+        &[(
+            "zz_init_marker.pth",
+            &format!(
+                "import os; open({:?}, 'a').write('%d\\n' % os.getpid())\n",
+                marker.display()
+            ),
+        )],
+    );
+    let mut a = Apache::start(
+        "parentinit",
+        &format!(
+            "WSGIPythonHome {}\nWSGIScriptAlias /h {{APPS}}/hello.wsgi\n",
+            venv.display()
+        ),
+    );
+    let parent = a.pid().unwrap() as i32;
+    for _ in 0..5 {
+        assert_eq!(a.get("/h").body, b"Hello World!");
+    }
+    let pids = pids_in(&marker);
+    assert!(!pids.is_empty(), "the .pth marker never ran: {pids:?}");
+    assert!(
+        !pids.contains(&parent),
+        "Python was initialised in Apache's parent ({parent}): {pids:?}"
+    );
+    // (Each child shows up twice: Debian's venv has lib64 -> lib, and site
+    // reads the .pth under both names, as it does for `env/bin/python3`.)
+
+    // A graceful restart runs post_config again in the parent and starts
+    // new children.
+    let before = pids.len();
+    unsafe { libc::kill(parent, libc::SIGUSR1) };
+    assert!(a.wait_log("Doing graceful restart", Duration::from_secs(10)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pids_in(&marker).len() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no child initialised Python after the graceful restart:\n{}",
+            a.error_log()
+        );
+        let _ = std::net::TcpStream::connect(("127.0.0.1", a.port));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(a.get("/h").body, b"Hello World!");
+    let pids = pids_in(&marker);
+    assert!(!pids.contains(&parent), "{parent} in {pids:?}");
+    let log = a.graceful_stop();
+    assert!(!log.contains("exit signal"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue #2 point 4: a script is the module `_mod_wsgi_<md5 of its path>`.
+#[test]
+fn script_module_is_named_after_the_md5_of_its_path() {
+    let a = Apache::start("modname", "WSGIScriptAlias /e {APPS}/environ.wsgi\n");
+    let e = json(&a.get("/e"));
+    let path = e.str("SCRIPT_FILENAME").unwrap().to_string();
+    assert_eq!(path, a.app_path("environ.wsgi").to_str().unwrap());
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import hashlib, sys; print(hashlib.md5(sys.argv[1].encode()).hexdigest())",
+            &path,
+        ])
+        .output()
+        .unwrap();
+    let md5 = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(md5.len(), 32);
+    assert_eq!(
+        e.str("__module__"),
+        Some(format!("_mod_wsgi_{md5}").as_str())
+    );
+}
+
+/// An `activate_this.py` of our own making (the `virtualenv` package writes
+/// one; `python3 -m venv` does not): puts the environment's site-packages
+/// first on sys.path and makes it sys.prefix, as the real one does.
+const ACTIVATE_THIS: &str = r#"import os
+import site
+import sys
+
+base = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["VIRTUAL_ENV"] = base
+os.environ["PATH"] = os.path.join(base, "bin") + os.pathsep + os.environ.get("PATH", "")
+before = list(sys.path)
+site.addsitedir(os.path.join(base, "lib", "python%d.%d" % sys.version_info[:2], "site-packages"))
+sys.path[:] = [p for p in sys.path if p not in before] + before
+sys.real_prefix = sys.prefix
+sys.prefix = base
+"#;
+
+/// Seed 000's `application` file, verbatim: `~/virtenv/bin/activate_this.py`
+/// run with exec(compile(...)), `~/ROOT/` appended to sys.path, and
+/// `from yourapplication import app as application`.
+const SEED_000_APPLICATION: &str = r#"import os,sys
+virtenv = os.path.expanduser('~') + '/virtenv/'
+virtualenv = os.path.join(virtenv, 'bin/activate_this.py')
+try:
+   if sys.version.split(' ')[0].split('.')[0] == '3':
+       exec(compile(open(virtualenv, "rb").read(), virtualenv, 'exec'), dict(__file__=virtualenv))
+   else:
+       execfile(virtualenv, dict(__file__=virtualenv))
+except IOError:
+   Pass
+
+sys.path.append(os.path.expanduser('~'))
+sys.path.append(os.path.expanduser('~') + '/ROOT/')
+
+from yourapplication import app as application
+"#;
+
+/// The application both activation patterns import: it answers with what
+/// only the activated environment provides.
+const YOURAPPLICATION: &str = r#"import sys
+import only_in_the_venv
+
+def app(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%s|%s' % (only_in_the_venv.WHERE, sys.prefix)).encode()]
+"#;
+
+/// Issue #2 point 4 and seeds 000 and 002: the `activate_this.py` pattern
+/// works in embedded mode. Seed 000's file finds the virtualenv through
+/// `~` (Apache's HOME here: the test's directory); seed 002's Python 3
+/// variant reads it with `open()` and `exec()`.
+#[test]
+fn activate_this_patterns_of_seeds_000_and_002() {
+    let a = start_with_env(
+        "activate",
+        "WSGIScriptAlias /seed000 {ROOT}/home/ROOT/application\n\
+         WSGIScriptAlias /seed002 {ROOT}/home/seed002.wsgi\n\
+         <Directory {ROOT}/home>\n    Require all granted\n</Directory>\n",
+        &[("HOME", "{ROOT}/home")],
+    );
+    let home = a.root.join("home");
+    std::fs::create_dir_all(home.join("ROOT")).unwrap();
+    let venv = home.join("virtenv");
+    make_venv(
+        &venv,
+        &[(
+            "only_in_the_venv.py",
+            "WHERE = 'imported from the virtualenv'\n",
+        )],
+    );
+    std::fs::write(venv.join("bin/activate_this.py"), ACTIVATE_THIS).unwrap();
+    std::fs::write(home.join("ROOT/application"), SEED_000_APPLICATION).unwrap();
+    std::fs::write(home.join("ROOT/yourapplication.py"), YOURAPPLICATION).unwrap();
+    // Seed 002's variant, with a virtualenv of its own: both scripts share
+    // one interpreter, and this one must not pass thanks to the other.
+    let venv002 = home.join("env002");
+    make_venv(
+        &venv002,
+        &[("only_in_env002.py", "WHERE = 'imported from env002'\n")],
+    );
+    std::fs::write(venv002.join("bin/activate_this.py"), ACTIVATE_THIS).unwrap();
+    let activate = venv002.join("bin/activate_this.py");
+    std::fs::write(
+        home.join("seed002.wsgi"),
+        format!(
+            "activate_this = {activate:?}\n\
+             with open(activate_this) as file_:\n    exec(file_.read(), dict(__file__=activate_this))\n\n\
+             import sys\nimport only_in_env002\n\n\
+             def application(environ, start_response):\n    \
+             start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+             return [('%s|%s' % (only_in_env002.WHERE, sys.prefix)).encode()]\n"
+        ),
+    )
+    .unwrap();
+    let _ = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&home)
+        .status();
+    let want = format!("imported from the virtualenv|{}", venv.display());
+    let r = a.get("/seed000");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert_eq!(r.text(), want);
+    let r = a.get("/seed002");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert_eq!(
+        r.text(),
+        format!("imported from env002|{}", venv002.display())
+    );
+}
+
+/// Issue #2 point 5: `readline(size)`, `readlines(hint)`, and b'' / [] once
+/// the body is used up, whichever method asks.
+#[test]
+fn wsgi_input_size_arguments_and_the_end_of_the_body() {
+    let a = Apache::start(
+        "inputsizes",
+        "WSGIScriptAlias /in {APPS}/input_sizes.wsgi\n",
+    );
+    let body = b"line one\nline two\n\nlast without newline";
+    let post = |q: &str| a.request("POST", &format!("/in?{q}"), &[], body).text();
+    assert_eq!(
+        post("readline-size"),
+        "[line][ one][\n][line][ two][\n][\n][last][ wit][hout][ new][line]"
+    );
+    // readlines(10) stops after the line that brings the total to 10 or more.
+    assert_eq!(
+        post("readlines-hint"),
+        "line one\n|line two\n#\n|last without newline"
+    );
+    assert_eq!(
+        post("mixed"),
+        "(b'lin', b'e one\\n', b'', b'line two\\n', b'\\nlast without newline')"
+    );
+    assert_eq!(post("end"), "(b'', b'', b'', b'', [], [], [])");
+    // The same with a chunked body.
+    let a = Apache::start(
+        "inputsizeschunked",
+        "WSGIChunkedRequest On\nWSGIScriptAlias /in {APPS}/input_sizes.wsgi\n",
+    );
+    let r = a.request(
+        "POST",
+        "/in?readline-size",
+        &[("Transfer-Encoding", "chunked")],
+        b"6\r\nline o\r\n7\r\nne\nline\r\n0\r\n\r\n",
+    );
+    // Chunk boundaries do not show: the same lines as from one block.
+    assert_eq!(r.text(), "[line][ one][\n][line]");
+}
+
+/// Issue #2 point 5: close() is called when the client goes away in the
+/// middle of the response, and the server stops iterating.
+#[test]
+fn close_is_called_when_the_client_disconnects() {
+    use std::io::{Read, Write};
+    let a = Apache::start("disconnect", "WSGIScriptAlias /d {APPS}/disconnect.wsgi\n");
+    let marker = a.root.join("run/client-gone");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /d?{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        marker.display()
+    )
+    .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    assert!(n > 0 && String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Close with unread data: the kernel resets the connection.
+    drop(s);
+    std::fs::write(&marker, b"").unwrap();
+    assert!(
+        a.wait_log("DISCONNECT-CLOSE-CALLED", Duration::from_secs(30)),
+        "close() not called after the client went away:\n{}",
+        a.error_log()
+    );
+    assert!(
+        !a.error_log().contains("DISCONNECT-ITERATION-FINISHED"),
+        "the server kept iterating for a client that was gone"
+    );
+    // Not the application's fault: no traceback, and the server goes on.
+    assert!(!a.error_log().contains("Traceback"), "{}", a.error_log());
+    assert_eq!(a.get("/d?/nonexistent/marker").status, 200);
+}
+
+/// Issue #2 point 5: wsgi.file_wrapper over a real file goes out through
+/// Apache's file buckets (Python's read() is never called), honours a
+/// shorter Content-Length, and falls back to iterating a file-like object
+/// that has no fileno().
+#[test]
+fn file_wrapper_goes_through_file_buckets() {
+    let a = Apache::start("filebucket", "WSGIScriptAlias /f {APPS}/file_bucket.wsgi\n");
+    let data = std::fs::read(apps_dir().join("data.bin")).unwrap();
+    let r = a.get("/f?file");
+    assert_eq!(r.status, 200);
+    assert!(r.body == data, "{} bytes", r.body.len());
+    let r = a.get("/f?file-length");
+    assert_eq!(r.header("Content-Length"), Some("1000"));
+    assert!(r.body == data[..1000], "{} bytes", r.body.len());
+    let r = a.get("/f?bytes");
+    assert!(r.body == data, "{} bytes", r.body.len());
+    let r = a.get("/f?bytes-length");
+    assert!(r.body == data[..1000], "{} bytes", r.body.len());
+    assert!(a.wait_log("PYTHON-READ-CALLED bytes", Duration::from_secs(5)));
+    let log = a.error_log();
+    assert!(
+        !log.contains("PYTHON-READ-CALLED file"),
+        "a real file was read through Python instead of a file bucket:\n{log}"
+    );
+    // With WSGIEnableSendfile On the same file goes out too.
+    let b = Apache::start(
+        "filebucketsendfile",
+        "EnableSendfile On\nWSGIEnableSendfile On\nWSGIScriptAlias /f {APPS}/file_bucket.wsgi\n",
+    );
+    let r = b.get("/f?file");
+    assert!(r.body == data, "{} bytes", r.body.len());
+    assert!(!b.error_log().contains("PYTHON-READ-CALLED"));
+}
+
+/// Issue #2 point 8: the module's Rust `log` records reach the error log
+/// under `LogLevel wsgi:LEVEL`, independently of the server's own level.
+#[test]
+fn rust_log_records_follow_loglevel_wsgi() {
+    let record = "mod_wsgi: WSGIScriptAlias mapped /m to ";
+    let a = Apache::start_with(
+        "loglevel-debug",
+        "WSGIScriptAlias /m {APPS}/hello.wsgi\n",
+        Options {
+            log_level: "warn wsgi:debug",
+            ..Default::default()
+        },
+    );
+    assert_eq!(a.get("/m").status, 200);
+    assert!(
+        a.wait_log(record, Duration::from_secs(5)),
+        "{}",
+        a.error_log()
+    );
+    let line = a
+        .error_log()
+        .lines()
+        .find(|l| l.contains(record))
+        .unwrap()
+        .to_string();
+    assert!(line.contains("[wsgi:debug]"), "{line}");
+    assert!(line.contains("[client 127.0.0.1:"), "{line}");
+
+    // wsgi:warn hides the module's debug and info lines while the rest of
+    // the server logs at info.
+    let b = Apache::start_with(
+        "loglevel-warn",
+        "WSGIScriptAlias /m {APPS}/hello.wsgi\n",
+        Options {
+            log_level: "info wsgi:warn",
+            ..Default::default()
+        },
+    );
+    assert_eq!(b.get("/m").status, 200);
+    assert_eq!(b.get("/m").status, 200);
+    let log = b.error_log();
+    assert!(!log.contains(record), "{log}");
+    assert!(
+        !log.contains("[wsgi:debug]") && !log.contains("[wsgi:info]"),
+        "{log}"
+    );
+    assert!(log.contains(":info]"), "the server's own info lines: {log}");
+}
+
+/// Issue #2 point 9: the GIL is released while a request waits for its
+/// body from the client and while it waits for the client to take its
+/// response: another request runs Python meanwhile. (If the GIL were held,
+/// the second request could only finish once Apache's Timeout ended the
+/// first, and the first would then fail.)
+#[test]
+fn gil_is_released_while_waiting_for_the_client() {
+    use std::io::{Read, Write};
+    let a = Apache::start(
+        "gil",
+        "WSGIScriptAlias /in {APPS}/input.wsgi\nWSGIScriptAlias /big {APPS}/big_stream.wsgi\n\
+         WSGIScriptAlias /h {APPS}/hello.wsgi\n",
+    );
+    // A body that arrives in two parts: the application blocks in read().
+    let mut up = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    up.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        up,
+        "POST /in?read HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 20\r\n\r\nfirst half"
+    )
+    .unwrap();
+    assert!(a.wait_log("mapped /in", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(a.get("/h").body, b"Hello World!");
+    up.write_all(b"+second!!").unwrap();
+    up.write_all(b"\n").unwrap();
+    let mut got = Vec::new();
+    up.read_to_end(&mut got).unwrap();
+    let r = Response::parse(&got, false);
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert_eq!(r.body, b"first half+second!!\n");
+
+    // A response the client does not read: the application blocks in a write.
+    let mut down = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    down.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        down,
+        "GET /big HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    assert!(a.wait_log("mapped /big", Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(a.get("/h").body, b"Hello World!");
+    let mut got = Vec::new();
+    down.read_to_end(&mut got).unwrap();
+    let r = Response::parse(&got, false);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.len(), 64 << 20, "{}", a.error_log());
+}
+
+/// Writes `text` to `path` (creating its directory), readable by www-data.
+fn put(path: &std::path::Path, text: &str) {
+    let dir = path.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    chmod(dir, 0o755);
+    std::fs::write(path, text).unwrap();
+    chmod(path, 0o644);
+}
+
+/// Issue #2 point 3, contexts: the FileInfo directives work in `.htaccess`
+/// (also inside `<Files>`) where `AllowOverride FileInfo` allows them,
+/// are ignored with `AllowOverride None`, and a server/directory-only
+/// directive in `.htaccess` is refused with httpd's sentence.
+#[test]
+fn htaccess_takes_fileinfo_directives_where_allowed() {
+    let a = Apache::start(
+        "htaccess",
+        "WSGIScriptAlias /fileinfo/ {ROOT}/fileinfo/\n\
+         WSGIScriptAlias /none/ {ROOT}/none/\n\
+         WSGIScriptAlias /authcfg/ {ROOT}/authcfg/\n\
+         WSGIScriptAlias /all/ {ROOT}/all/\n\
+         <Directory {ROOT}/fileinfo>\n    AllowOverride FileInfo\n    Require all granted\n</Directory>\n\
+         <Directory {ROOT}/none>\n    AllowOverride None\n    Require all granted\n</Directory>\n\
+         <Directory {ROOT}/authcfg>\n    AllowOverride AuthConfig\n    Require all granted\n</Directory>\n\
+         <Directory {ROOT}/all>\n    AllowOverride All\n    Require all granted\n</Directory>\n",
+    );
+    let htaccess = "WSGIPassAuthorization On\nWSGIScriptReloading Off\n\
+                    <Files callable.wsgi>\n    WSGICallableObject myapp\n</Files>\n";
+    for d in ["fileinfo", "none", "authcfg"] {
+        let dir = a.root.join(d);
+        put(&dir.join(".htaccess"), htaccess);
+        for app in ["callable.wsgi", "environ.wsgi"] {
+            put(
+                &dir.join(app),
+                &std::fs::read_to_string(apps_dir().join(app)).unwrap(),
+            );
+        }
+    }
+    put(
+        &a.root.join("all/.htaccess"),
+        "WSGIProcessGroup elsewhere\n",
+    );
+    put(
+        &a.root.join("all/hello.wsgi"),
+        &std::fs::read_to_string(apps_dir().join("hello.wsgi")).unwrap(),
+    );
+    let auth = [("Authorization", "Basic Zm9vOmJhcg==")];
+
+    assert_eq!(a.get("/fileinfo/callable.wsgi").text(), "from myapp");
+    let e = json(&a.request("GET", "/fileinfo/environ.wsgi", &auth, b""));
+    assert_eq!(e.str("HTTP_AUTHORIZATION"), Some("Basic Zm9vOmJhcg=="));
+    assert_eq!(e.str("mod_wsgi.script_reloading"), Some("0"));
+
+    assert_eq!(a.get("/none/callable.wsgi").text(), "from application");
+    let e = json(&a.request("GET", "/none/environ.wsgi", &auth, b""));
+    assert_eq!(e.get("HTTP_AUTHORIZATION"), None);
+    assert_eq!(e.str("mod_wsgi.script_reloading"), Some("1"));
+
+    assert_eq!(a.get("/authcfg/callable.wsgi").status, 500);
+    assert!(
+        a.wait_log(
+            "WSGIPassAuthorization not allowed here",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        a.error_log()
+    );
+    assert_eq!(a.get("/all/hello.wsgi").status, 500);
+    assert!(
+        a.wait_log("WSGIProcessGroup not allowed here", Duration::from_secs(5)),
+        "{}",
+        a.error_log()
+    );
+}
+
+/// Issue #2 point 3: `SetHandler wsgi-script` (403 without ExecCGI), the
+/// alias options `callable-object=` and `pass-authorization=On`, and
+/// `WSGIScriptAlias` onto a directory of scripts.
+#[test]
+fn set_handler_alias_options_and_a_directory_of_scripts() {
+    let a = Apache::start(
+        "sethandler",
+        "Alias /exec {APPS}\nAlias /noexec {APPS}\n\
+         <Location /exec>\n    SetHandler wsgi-script\n    Options +ExecCGI\n</Location>\n\
+         <Location /noexec>\n    SetHandler wsgi-script\n</Location>\n\
+         WSGIScriptAlias /co {APPS}/callable.wsgi callable-object=myapp\n\
+         WSGIScriptAlias /pa {APPS}/environ.wsgi pass-authorization=On\n\
+         WSGIScriptAlias /scripts/ {APPS}/\n",
+    );
+    assert_eq!(a.get("/exec/hello.wsgi").body, b"Hello World!");
+    assert_eq!(a.get("/noexec/hello.wsgi").status, 403);
+    assert_eq!(a.get("/co").text(), "from myapp");
+    let e = json(&a.request(
+        "GET",
+        "/pa",
+        &[("Authorization", "Basic Zm9vOmJhcg==")],
+        b"",
+    ));
+    assert_eq!(e.str("HTTP_AUTHORIZATION"), Some("Basic Zm9vOmJhcg=="));
+    assert_eq!(a.get("/scripts/hello.wsgi").body, b"Hello World!");
+    let e = json(&a.get("/scripts/environ.wsgi/x/y"));
+    assert_eq!(e.str("SCRIPT_NAME"), Some("/scripts/environ.wsgi"));
+    assert_eq!(e.str("PATH_INFO"), Some("/x/y"));
+    assert_eq!(a.get("/scripts/nope.wsgi").status, 404);
+}
+
+/// Issue #2 point 3: WSGIPythonHashSeed, WSGIRestrictStdin and
+/// WSGIRestrictSignal, each way.
+#[test]
+fn hash_seed_restrict_stdin_and_restrict_signal() {
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "print(hash('abc'))"])
+        .env("PYTHONHASHSEED", "0")
+        .output()
+        .unwrap();
+    let hash0: f64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let a = Apache::start(
+        "hashseed",
+        "WSGIPythonHashSeed 0\nWSGIRestrictStdin On\nWSGIScriptAlias /p {APPS}/pyflags.wsgi\n",
+    );
+    let e = json(&a.get("/p"));
+    assert_eq!(e.get("hash_randomization"), Some(&Value::Num(0.0)));
+    assert_eq!(e.get("hash_abc"), Some(&Value::Num(hash0)));
+    assert_eq!(
+        e.str("stdin"),
+        Some("OSError: sys.stdin access restricted by mod_wsgi")
+    );
+    // Default WSGIRestrictSignal On: logged and ignored.
+    assert_eq!(e.str("signal"), Some("registered"));
+    assert!(a.wait_log(
+        "Callback registration for signal 12 ignored.",
+        Duration::from_secs(5)
+    ));
+
+    let b = Apache::start(
+        "nohashseed",
+        "WSGIPythonHashSeed random\nWSGIRestrictSignal Off\nWSGIScriptAlias /p {APPS}/pyflags.wsgi\n",
+    );
+    let e = json(&b.get("/p"));
+    assert_eq!(e.get("hash_randomization"), Some(&Value::Num(1.0)));
+    // Not restricted: whatever Apache's child has as stdin.
+    assert_eq!(e.str("stdin"), Some("''"));
+    // Python's own signal.signal, which only works on a main thread.
+    assert_eq!(
+        e.str("signal"),
+        Some("ValueError: signal only works in main thread of the main interpreter")
+    );
+    assert!(!b.error_log().contains("Callback registration"));
+    let (ok, out) = config_test("badhashseed", "WSGIPythonHashSeed 99999999999\n");
+    assert!(!ok);
+    assert!(
+        out.contains(
+            "WSGIPythonHashSeed must be \"random\" or an integer in range [0; 4294967295]"
+        ),
+        "{out}"
+    );
+}
+
+/// Issue #2 point 3: every server-only directive (seed 004's WSGIPythonHome
+/// among them) is refused inside a VirtualHost with httpd's sentence saying
+/// so, and accepted at server level.
+#[test]
+fn server_only_directives_are_refused_inside_a_virtual_host() {
+    let value = |name: &str| match name {
+        "WSGISocketPrefix" | "WSGIPythonHome" | "WSGIPythonPath" | "WSGIPythonEggs" => "/tmp",
+        "WSGIAcceptMutex" => "default",
+        "WSGIPythonWarnings" => "ignore",
+        "WSGIPythonOptimize" | "WSGIPythonHashSeed" => "1",
+        _ => "On",
+    };
+    let mut checked = 0;
+    for d in mod_wsgi_rs::config::DIRECTIVES
+        .iter()
+        .filter(|d| d.global_only && d.is_supported())
+    {
+        let name = d.name_str();
+        let line = format!("{name} {}", value(name));
+        let (ok, out) = config_test(
+            "globalonly",
+            &format!("<VirtualHost *:80>\n{line}\n</VirtualHost>\n"),
+        );
+        assert!(!ok, "{line} accepted in a VirtualHost");
+        assert!(
+            out.contains(&format!("{name} cannot occur within <VirtualHost> section")),
+            "{line}:\n{out}"
+        );
+        let (ok, out) = config_test("globalonly", &format!("{line}\n"));
+        assert!(ok, "{line} refused at server level:\n{out}");
+        checked += 1;
+    }
+    assert!(checked >= 19, "{checked}");
+}
+
+/// Issue #2 point 3: every mod_wsgi directive that mod_wsgi-rs does not
+/// implement makes `apache2 -t` fail with a sentence that says so, and
+/// every directive it parses but does not act on yet is warned about at
+/// start-up.
+#[test]
+fn unimplemented_directives_refuse_to_start_and_inert_ones_warn() {
+    let refused = [
+        "WSGISwitchInterval 0.005\n",
+        "WSGIPerInterpreterGIL On\n",
+        "WSGIMetricsService unix:/tmp/metrics.sock\n",
+        "WSGISlowRequests 5\n",
+        "WSGIMetricsOptions +CaptureUserAgent\n",
+        "WSGINewRelicConfigFile /etc/newrelic.ini\n",
+        "WSGINewRelicEnvironment production\n",
+        "<Location /x>\nWSGIUserAuthoritative Off\n</Location>\n",
+        "WSGIPy3kWarningFlag On\n",
+        "WSGITelemetryService unix:/tmp/telemetry.sock\n",
+        "WSGITelemetryOptions +CaptureUserAgent\n",
+        "WSGIFreeThreading On\n",
+        "<WSGIInterpreterOptions process-group=x>\nWSGIPythonPath /tmp\n</WSGIInterpreterOptions>\n",
+    ];
+    let names: Vec<&str> = mod_wsgi_rs::config::feature_table()
+        .filter(|(_, supported)| !supported)
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names.len(), refused.len(), "{names:?}");
+    for (name, body) in names.iter().zip(refused) {
+        assert!(body.contains(name), "{name} / {body}");
+        let (ok, out) = config_test("notsupported", body);
+        assert!(!ok, "{name} accepted");
+        assert!(
+            out.contains(&format!(
+                "{} is not supported by mod_wsgi-rs yet",
+                name.trim_start_matches('<')
+            )) || out.contains(&format!("{name} is not supported by mod_wsgi-rs yet")),
+            "{name}:\n{out}"
+        );
+        assert!(out.contains("Syntax error on line"), "{out}");
+    }
+    for (body, name) in [
+        ("WSGIAcceptMutex default\n", "WSGIAcceptMutex"),
+        (
+            "<Location /x>\nWSGIPassApacheRequest On\n</Location>\n",
+            "WSGIPassApacheRequest",
+        ),
+        ("WSGIIgnoreActivity On\n", "WSGIIgnoreActivity"),
+        ("WSGIServerMetrics On\n", "WSGIServerMetrics"),
+    ] {
+        let (ok, out) = config_test("inert", body);
+        assert!(ok, "{name} refused:\n{out}");
+        assert!(
+            out.contains(&format!(
+                "{name} is accepted but has no effect yet in mod_wsgi-rs"
+            )),
+            "{name}:\n{out}"
+        );
+    }
+}
+
+/// Seed 002's embedded configuration (its "Windows" VirtualHost, without
+/// WSGIDaemonProcess), as written: `<VirtualHost *>`, Apache 2.2's
+/// `Order deny,allow` / `Allow from all`, `WSGIScriptReloading On` in the
+/// `<Directory>`, `WSGIRestrictStdout Off`, a `.wsgi` that patches sys.path
+/// and imports `app as application`, `app.run()` guarded by `__main__`,
+/// and the troubleshooting list's `sys.stdout = sys.stderr`.
+#[test]
+fn seed_002_embedded_virtual_host() {
+    let a = Apache::start(
+        "seed002",
+        "LoadModule access_compat_module /usr/lib/apache2/modules/mod_access_compat.so\n\
+         WSGIRestrictStdout Off\n\
+         <VirtualHost *>\n\
+         \x20   ServerName example.com\n\
+         \x20   WSGIScriptAlias / {ROOT}/yourapplication/yourapplication.wsgi\n\
+         \x20   <Directory {ROOT}/yourapplication>\n\
+         \x20       WSGIScriptReloading On\n\
+         \x20       Order deny,allow\n\
+         \x20       Allow from all\n\
+         \x20   </Directory>\n\
+         </VirtualHost>\n",
+    );
+    let dir = a.root.join("yourapplication");
+    let wsgi = dir.join("yourapplication.wsgi");
+    let write_wsgi = |version: &str| {
+        put(
+            &wsgi,
+            &format!(
+                "import sys\nsys.path.insert(0, {:?})\n\n\
+                 from yourapplication import app as application\n\
+                 application.version = {version:?}\n",
+                dir.display().to_string()
+            ),
+        )
+    };
+    write_wsgi("one");
+    put(
+        &dir.join("yourapplication.py"),
+        r#"import sys
+
+class App:
+    version = None
+
+    def __call__(self, environ, start_response):
+        print('PRINTED-WITH-RESTRICT-STDOUT-OFF')
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [('version %s at %s' % (self.version, environ['SERVER_NAME'])).encode()]
+
+    def run(self, *args, **kwargs):
+        raise SystemExit('app.run() must not be called under mod_wsgi')
+
+app = App()
+
+if __name__ == '__main__':
+    app.run()
+
+old_stdout = sys.stdout
+sys.stdout = sys.stderr
+print('PRINTED-THROUGH-STDERR')
+sys.stdout = old_stdout
+"#,
+    );
+    let get = |path: &str| {
+        a.raw(
+            format!("GET {path} HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+            false,
+        )
+    };
+    let r = get("/");
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    assert_eq!(r.text(), "version one at example.com");
+    assert!(a.wait_log("PRINTED-THROUGH-STDERR", Duration::from_secs(5)));
+    assert!(a.wait_log("PRINTED-WITH-RESTRICT-STDOUT-OFF", Duration::from_secs(5)));
+    // WSGIScriptReloading On: the changed .wsgi runs on the next request.
+    std::thread::sleep(Duration::from_millis(1100));
+    write_wsgi("two");
+    assert_eq!(get("/").text(), "version two at example.com");
+    assert!(!a.error_log().contains("SystemExit"));
+}
+
+/// Seed 001's VirtualHost, as written but for paths and port: a daemon
+/// process group with `user=`, `group=`, `threads=12`, `WSGIScriptAlias /`,
+/// and `WSGIProcessGroup` / `WSGIApplicationGroup %{GLOBAL}` inside the
+/// script's `<Directory>` next to `AllowOverride none` and `Require all
+/// granted`; its own ErrorLog and CustomLog.
+#[test]
+fn seed_001_virtual_host_with_a_daemon_process_group() {
+    let a = Apache::start(
+        "seed001",
+        // The "combined" format, as Debian's apache2.conf defines it.
+        "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %O \\\"%{Referer}i\\\" \\\"%{User-Agent}i\\\"\" combined\n\
+         <VirtualHost *:{PORT}>\n\
+         \x20   ServerName my-application.org\n\
+         \x20   ServerAdmin admin@my-application.org\n\
+         \x20   DocumentRoot {ROOT}/html\n\
+         \x20   ErrorLog {ROOT}/logs/error.log\n\
+         \x20   CustomLog {ROOT}/logs/access.log combined\n\
+         \x20   WSGIDaemonProcess my-application user=www-data group=www-data threads=12\n\
+         \x20   WSGIScriptAlias / {ROOT}/my-application/my-application.wsgi\n\
+         \x20   <Directory {ROOT}/my-application>\n\
+         \x20       WSGIProcessGroup my-application\n\
+         \x20       WSGIApplicationGroup %{GLOBAL}\n\
+         \x20       AllowOverride none\n\
+         \x20       Require all granted\n\
+         \x20   </Directory>\n\
+         </VirtualHost>\n",
+    );
+    let dir = a.root.join("my-application");
+    put(
+        &dir.join("my-application.wsgi"),
+        &format!(
+            "import sys\nsys.path.insert(0, {:?})\n\nfrom app import app as application\n",
+            dir.display().to_string()
+        ),
+    );
+    put(
+        &dir.join("app.py"),
+        "import json, os\n\n\
+         def app(environ, start_response):\n    \
+         body = json.dumps({'group': environ['mod_wsgi.process_group'],\n                       \
+         'app_group': environ['mod_wsgi.application_group'],\n                       \
+         'threads': __import__('mod_wsgi').threads_per_process,\n                       \
+         'uid': os.getuid()})\n    \
+         start_response('200 OK', [('Content-Type', 'application/json')])\n    \
+         return [body.encode()]\n",
+    );
+    let r = a.raw(
+        b"GET / HTTP/1.1\r\nHost: my-application.org\r\nConnection: close\r\n\r\n",
+        false,
+    );
+    assert_eq!(r.status, 200, "{}", a.error_log());
+    let e = json(&r);
+    assert_eq!(e.str("group"), Some("my-application"));
+    assert_eq!(e.str("app_group"), Some(""));
+    assert_eq!(e.get("threads"), Some(&Value::Num(12.0)));
+    let www_data = std::process::Command::new("id")
+        .args(["-u", "www-data"])
+        .output()
+        .unwrap();
+    let uid: f64 = String::from_utf8(www_data.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(e.get("uid"), Some(&Value::Num(uid)));
+    let access = std::fs::read_to_string(a.root.join("logs/access.log")).unwrap_or_default();
+    assert!(access.contains("\"GET / HTTP/1.1\" 200"), "{access}");
+}
+
+/// Issue #2 point 3 (WSGIScriptAlias): with both `process-group=` and
+/// `application-group=` the script is loaded when the child starts, before
+/// any request; without them, on the first request.
+#[test]
+fn script_alias_with_both_groups_is_preloaded() {
+    let a = Apache::start(
+        "preload",
+        "WSGIScriptAlias /pre {APPS}/preload_marker.wsgi process-group=%{GLOBAL} application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /lazy {APPS}/hello.wsgi application-group=%{GLOBAL}\n",
+    );
+    let preload = format!(
+        "Loading Python script file '{}'",
+        a.app_path("preload_marker.wsgi").display()
+    );
+    assert!(
+        a.wait_log(&preload, Duration::from_secs(10)),
+        "not preloaded:\n{}",
+        a.error_log()
+    );
+    let lazy = format!(
+        "Loading Python script file '{}'",
+        a.app_path("hello.wsgi").display()
+    );
+    assert!(!a.error_log().contains(&lazy));
+    let r = a.get("/pre");
+    assert!(r.text().starts_with("preloaded in "), "{}", r.text());
+    // Loaded once: the request used the preloaded module.
+    assert_eq!(a.error_log().matches(&preload).count(), 1);
+    assert_eq!(a.get("/lazy").body, b"Hello World!");
+    assert!(a.error_log().contains(&lazy));
+}
+
+/// Issue #2 point 7: a script that fails to import and an application that
+/// raises are logged with the request's id (mod_wsgi.request_id).
+#[test]
+fn failures_are_logged_with_the_request_id() {
+    let a = Apache::start(
+        "requestid",
+        "WSGIScriptAlias /broken {APPS}/broken_import.wsgi\nWSGIScriptAlias /r {APPS}/responses.wsgi\n",
+    );
+    assert_eq!(a.get("/broken").status, 500);
+    assert_eq!(a.get("/r?raise").status, 500);
+    let log = a.error_log();
+    for what in [
+        "Failed to exec Python script file",
+        "Exception occurred processing WSGI script",
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("{what} not logged:\n{log}"));
+        let id = line
+            .split("request='")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("no request id in: {line}"));
+        assert!(id.len() >= 8, "{line}");
+        assert!(line.contains("[client 127.0.0.1:"), "{line}");
+    }
+}
+
+/// WSGIDestroyInterpreter Off: a child leaves without finalising Python.
+#[test]
+fn destroy_interpreter_off_skips_finalisation() {
+    let mut a = Apache::start(
+        "nodestroy",
+        "WSGIDestroyInterpreter Off\nWSGIScriptAlias /h {APPS}/hello.wsgi\n",
+    );
+    assert_eq!(a.get("/h").body, b"Hello World!");
+    let log = a.graceful_stop();
+    assert!(!log.contains("Destroying interpreters."), "{log}");
+    assert!(
+        !log.contains("AH00045") && !log.contains("AH00046"),
+        "{log}"
+    );
+}
+
+/// Issue #2 point 4: the start-up warning that application groups are not
+/// isolated yet resolves groups as a request would: the alias's options,
+/// then the `<Directory>`/`<Location>` sections and the server's defaults;
+/// scripts delegated to a daemon group do not count. What only a request
+/// can tell is warned about once per process when it happens.
+#[test]
+fn shared_interpreter_warning_resolves_groups_like_a_request() {
+    const WARNING: &str = "WSGI scripts are configured with their own application groups";
+    const RUNTIME: &str = "share one Python interpreter in this process";
+    let quiet = [
+        // Seeds 001/002: WSGIApplicationGroup %{GLOBAL} in each <Directory>.
+        "WSGIScriptAlias /a {ROOT}/a/hello.wsgi\nWSGIScriptAlias /b {ROOT}/b/environ.wsgi\n\
+         <Directory {ROOT}/a>\nWSGIApplicationGroup %{GLOBAL}\n</Directory>\n\
+         <Directory {ROOT}/b>\nWSGIApplicationGroup %{GLOBAL}\n</Directory>\n",
+        // At server level.
+        "WSGIApplicationGroup %{GLOBAL}\n\
+         WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n",
+        // One of the two in a daemon process group, chosen in a <Location>.
+        "WSGIDaemonProcess other threads=2\n\
+         WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n\
+         <Location /b>\nWSGIProcessGroup other\n</Location>\n",
+    ];
+    for body in quiet {
+        let a = Apache::start("sharingquiet", body);
+        assert!(
+            !a.error_log().contains(WARNING),
+            "{body}\n{}",
+            a.error_log()
+        );
+    }
+    // Only one of the two in %{GLOBAL}: they differ.
+    let a = Apache::start(
+        "sharingloud",
+        "WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n\
+         <Location /b>\nWSGIApplicationGroup %{GLOBAL}\n</Location>\n",
+    );
+    let log = a.error_log();
+    assert_eq!(log.matches(WARNING).count(), 1, "{log}");
+    let line = log.lines().find(|l| l.contains(WARNING)).unwrap();
+    assert!(
+        line.contains("hello.wsgi") && line.contains("environ.wsgi"),
+        "{line}"
+    );
+    assert!(line.contains("[wsgi:warn]"), "{line}");
+    // Said at start-up, not again per process or request.
+    assert_eq!(a.get("/a").status, 200);
+    assert_eq!(a.get("/b").status, 200);
+    assert!(!a.error_log().contains(RUNTIME), "{}", a.error_log());
+
+    // Groups from the environment: only the requests tell, once.
+    let b = Apache::start(
+        "sharingruntime",
+        "LoadModule setenvif_module /usr/lib/apache2/modules/mod_setenvif.so\n\
+         SetEnvIf Request_URI ^/a GROUP=first\nSetEnvIf Request_URI ^/b GROUP=second\n\
+         WSGIApplicationGroup %{ENV:GROUP}\n\
+         WSGIScriptAlias /a {APPS}/hello.wsgi\nWSGIScriptAlias /b {APPS}/environ.wsgi\n",
+    );
+    assert!(!b.error_log().contains(WARNING), "{}", b.error_log());
+    assert_eq!(b.get("/a").status, 200);
+    assert!(!b.error_log().contains(RUNTIME));
+    for _ in 0..3 {
+        assert_eq!(b.get("/b").status, 200);
+        assert_eq!(b.get("/a").status, 200);
+    }
+    assert!(
+        b.wait_log(RUNTIME, Duration::from_secs(5)),
+        "{}",
+        b.error_log()
+    );
+    assert_eq!(
+        b.error_log().matches(RUNTIME).count(),
+        1,
+        "{}",
+        b.error_log()
+    );
+}
+
+/// Seeds 000 and 002 in daemon mode: changing the `.wsgi` file restarts
+/// the daemon processes ("mod_wsgi will reload all the daemon processes for
+/// us"), so the next request also sees changes to the modules the script
+/// imports, as with mod_wsgi, where deployments touch the .wsgi file for
+/// that. Embedded mode re-executes only the script file, as mod_wsgi does.
+#[test]
+#[ignore = "daemon processes re-execute the script in place instead of restarting \
+            (src/daemon/worker.rs); enable once they restart as mod_wsgi's do"]
+fn touching_the_script_restarts_daemon_processes() {
+    let a = Apache::start(
+        "daemonreload",
+        "WSGIDaemonProcess reloaded processes=1 threads=2\n\
+         WSGIScriptAlias /d {ROOT}/reload/app.wsgi process-group=reloaded application-group=%{GLOBAL}\n\
+         WSGIScriptAlias /e {ROOT}/reload/app.wsgi application-group=%{GLOBAL}\n\
+         <Directory {ROOT}/reload>\n    Require all granted\n</Directory>\n",
+    );
+    let dir = a.root.join("reload");
+    let write = |helper: &str| {
+        put(
+            &dir.join("helper_mod.py"),
+            &format!("VERSION = {helper:?}\n"),
+        );
+        put(
+            &dir.join("app.wsgi"),
+            &format!(
+                "import os, sys\nsys.path.insert(0, {:?})\nimport helper_mod\n\n\
+                 def application(environ, start_response):\n    \
+                 start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
+                 return [('%s %d' % (helper_mod.VERSION, os.getpid())).encode()]\n",
+                dir.display().to_string()
+            ),
+        );
+    };
+    write("first");
+    let first = a.get("/d").text();
+    assert!(first.starts_with("first "), "{first}\n{}", a.error_log());
+    assert!(a.get("/e").text().starts_with("first "));
+    std::thread::sleep(Duration::from_millis(1100));
+    write("second");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = a.get("/d");
+        if r.text().starts_with("second ") {
+            assert_ne!(r.text(), first, "same process");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon kept the old helper module: {}\n{}",
+            r.text(),
+            a.error_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Embedded: the script runs again, its imports stay as they were.
+    assert!(a.get("/e").text().starts_with("first "));
+}
+
+/// Issue #2 point 7: a Python that cannot start (WSGIPythonHome pointing
+/// nowhere) is logged once per child with the reason, every request gets a
+/// 500 that names it, and the child stays: no exit, no respawn loop.
+#[test]
+fn python_that_cannot_start_does_not_crash_loop() {
+    let a = Apache::start(
+        "nopython2",
+        "WSGIPythonHome /nonexistent/python/home\nWSGIScriptAlias /app {APPS}/hello.wsgi\n",
+    );
+    for _ in 0..10 {
+        assert_eq!(a.get("/app").status, 500);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let log = a.error_log();
+    // One child (StartServers 1), initialised once: it never restarted.
+    assert_eq!(
+        log.matches("Python could not be initialised:").count(),
+        1,
+        "{log}"
+    );
+    let child_pids: std::collections::BTreeSet<&str> = log
+        .lines()
+        .filter(|l| l.contains("cannot run:"))
+        .filter_map(|l| l.split("[pid ").nth(1)?.split(':').next())
+        .collect();
+    assert_eq!(child_pids.len(), 1, "{log}");
+    let line = log.lines().find(|l| l.contains("cannot run:")).unwrap();
+    assert!(line.contains("[client 127.0.0.1:"), "{line}");
+    assert!(line.contains("Python initialisation failed"), "{line}");
+    assert!(
+        !log.contains("exit signal") && !log.contains("AH00052"),
+        "{log}"
+    );
+}
+
+/// Issue #2 point 5: start_response with exc_info once the headers are out
+/// re-raises the exception (PEP 3333); the client gets what was sent, the
+/// log the traceback.
+#[test]
+fn exc_info_after_the_headers_re_raises() {
+    let a = Apache::start(
+        "excafter",
+        "WSGIScriptAlias /x {APPS}/exc_after_headers.wsgi\n",
+    );
+    let r = a.get("/x");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"headers are out;");
+    assert!(a.wait_log("EXC-INFO-RE-RAISED", Duration::from_secs(5)));
+    assert!(a.wait_log(
+        "ValueError: raised after the headers were sent",
+        Duration::from_secs(5)
+    ));
+    assert!(!a.error_log().contains("EXC-INFO-SWALLOWED"));
+}
+
+/// Issue #2 point 3: WSGIMapHEADToGET's default, Auto, maps HEAD to GET
+/// when a content filter (here mod_deflate's) could need the body to
+/// compute headers, and Off never does.
+#[test]
+fn map_head_to_get_auto_follows_content_filters() {
+    let a = Apache::start(
+        "headauto",
+        "LoadModule filter_module /usr/lib/apache2/modules/mod_filter.so\n\
+         LoadModule deflate_module /usr/lib/apache2/modules/mod_deflate.so\n\
+         WSGIScriptAlias /plain {APPS}/environ.wsgi\n\
+         WSGIScriptAlias /filtered {APPS}/environ.wsgi\n\
+         WSGIScriptAlias /off {APPS}/environ.wsgi\n\
+         <Location /filtered>\n    SetOutputFilter DEFLATE\n</Location>\n\
+         <Location /off>\n    SetOutputFilter DEFLATE\n    WSGIMapHEADToGET Off\n</Location>\n",
+    );
+    for (path, q, method) in [
+        ("/plain", "log-method-plain", "HEAD"),
+        ("/filtered", "log-method-filtered", "GET"),
+        ("/off", "log-method-off", "HEAD"),
+    ] {
+        let r = a.request(
+            "HEAD",
+            &format!("{path}?{q}"),
+            &[("Accept-Encoding", "gzip")],
+            b"",
+        );
+        assert_eq!(r.status, 200);
+        assert!(r.body.is_empty(), "{path}: HEAD sent a body");
+        assert!(
+            a.wait_log(&format!("METHOD-SEEN {q} {method}"), Duration::from_secs(5)),
+            "{path}: {}",
+            a.error_log()
+        );
+    }
 }

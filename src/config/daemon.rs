@@ -93,8 +93,10 @@ pub struct ServerScope {
 }
 
 impl ServerScope {
-    /// Whether a request (or directive) in `from` may use a daemon declared
-    /// in `self`: mod_wsgi's accessible/matchable rules.
+    /// Whether a directive read in `from` (WSGIImportScript, an alias that
+    /// preloads) may name a daemon declared in `self`: mod_wsgi's
+    /// configuration-time accessible/matchable rules. Requests follow
+    /// [`Self::serves_request_of`].
     pub fn allows(&self, from: &ServerScope) -> Result<(), ConfigError> {
         if !self.is_virtual {
             return Ok(());
@@ -108,6 +110,19 @@ impl ServerScope {
             }
             _ => Ok(()),
         }
+    }
+
+    /// mod_wsgi's rule when a request selects a daemon group declared in
+    /// `self`: a group declared at server level serves every request; one
+    /// declared in a VirtualHost serves that VirtualHost's requests, and
+    /// those of servers with the same ServerName. The names compared are
+    /// the servers' as httpd completed them (a VirtualHost without
+    /// ServerName takes the main server's), so the caller passes the
+    /// declaring server's name as it is now; `from` is the request's server.
+    pub fn serves_request_of(&self, from: &ServerScope, declaring_hostname_now: &str) -> bool {
+        !self.is_virtual
+            || self.server_id == from.server_id
+            || from.hostname.as_deref().unwrap_or("") == declaring_hostname_now
     }
 }
 
@@ -676,6 +691,27 @@ pub(crate) fn apply_daemon_process(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn which_requests_a_virtual_host_group_serves() {
+        let scope = |host: Option<&str>, virt: bool, id: usize| ServerScope {
+            hostname: host.map(str::to_string),
+            is_virtual: virt,
+            server_id: id,
+        };
+        // Declared at server level: every request.
+        assert!(scope(None, false, 1).serves_request_of(&scope(Some("a"), true, 2), "main"));
+        // Declared in a VirtualHost without ServerName (seed 004): its own
+        // requests, although its name was unknown when the line was read.
+        let seed004 = scope(None, true, 2);
+        assert!(seed004.serves_request_of(&scope(Some("main.example"), true, 2), "main.example"));
+        // Another VirtualHost with the name the declaring one has now.
+        assert!(seed004.serves_request_of(&scope(Some("main.example"), true, 3), "main.example"));
+        assert!(!seed004.serves_request_of(&scope(Some("other.example"), true, 3), "main.example"));
+        let one = scope(Some("one.example"), true, 4);
+        assert!(!one.serves_request_of(&scope(Some("two.example"), true, 5), "one.example"));
+        assert!(one.serves_request_of(&scope(Some("one.example"), true, 6), "one.example"));
+    }
     use super::super::ServerConfig;
     use super::*;
 

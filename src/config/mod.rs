@@ -19,6 +19,7 @@ pub mod dir;
 pub mod error;
 pub mod group;
 pub mod server;
+pub mod sharing;
 
 pub use alias::{RegexHandle, ScriptAlias};
 pub use auth::AuthScript;

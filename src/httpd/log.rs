@@ -45,10 +45,9 @@ pub(crate) fn set_process_server(s: &'static Server) {
     PROCESS_SERVER.store(s.as_ptr(), Ordering::Release);
 }
 
-/// `ap_log_error` for `s` (when None: this process's server, see
-/// [`set_process_server`], else the main server).
-pub(crate) fn server(s: Option<&Server>, level: Level, msg: &str) {
-    let s = match s {
+/// The server_rec [`server`] logs to for `s`.
+fn server_ptr(s: Option<&Server>) -> *mut sys::server_rec {
+    match s {
         Some(s) => s.as_ptr(),
         None => {
             let p = PROCESS_SERVER.load(Ordering::Acquire);
@@ -58,7 +57,22 @@ pub(crate) fn server(s: Option<&Server>, level: Level, msg: &str) {
                 p
             }
         }
-    };
+    }
+}
+
+/// Whether [`server`] would log at `level` for `s`.
+fn server_enabled(s: Option<&Server>, level: Level) -> bool {
+    let s = server_ptr(s);
+    // SAFETY: s is a live server_rec or NULL.
+    s.is_null()
+        || unsafe { sys::mwrs_server_is_level(s, crate::module::module_index(), level as c_int) }
+            != 0
+}
+
+/// `ap_log_error` for `s` (when None: this process's server, see
+/// [`set_process_server`], else the main server).
+pub(crate) fn server(s: Option<&Server>, level: Level, msg: &str) {
+    let s = server_ptr(s);
     let idx = crate::module::module_index();
     // SAFETY: s is a live server_rec or NULL (allowed: logs to stderr).
     unsafe {
@@ -165,6 +179,23 @@ pub(crate) fn current(level: Level, msg: &str) {
     }
 }
 
+/// Whether [`current`] would log at `level`: checked before a `log`
+/// record is formatted, so a disabled `debug!` on every request costs no
+/// allocation.
+fn current_enabled(level: Level) -> bool {
+    let r = CURRENT.with(|c| c.get());
+    if !r.is_null() {
+        // SAFETY: CURRENT is only set while the handler runs with a live r.
+        return unsafe {
+            sys::mwrs_request_is_level(r as *mut _, crate::module::module_index(), level as c_int)
+        } != 0;
+    }
+    CURRENT_SERVER.with(|c| match &*c.borrow() {
+        Some((s, _)) => server_enabled(Some(s), level),
+        None => server_enabled(None, level),
+    })
+}
+
 struct ApacheLogger;
 
 impl log::Log for ApacheLogger {
@@ -179,7 +210,9 @@ impl log::Log for ApacheLogger {
             log::Level::Debug => Level::Debug,
             log::Level::Trace => Level::Trace1,
         };
-        current(level, &record.args().to_string());
+        if current_enabled(level) {
+            current(level, &record.args().to_string());
+        }
     }
     fn flush(&self) {}
 }

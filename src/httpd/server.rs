@@ -110,6 +110,74 @@ impl Server {
         // SAFETY: module_config is this server's config vector.
         unsafe { sys::ap_get_module_config(self.raw().module_config, crate::module::module_ptr()) }
     }
+
+    /// `ap_get_module_config(s->lookup_defaults, &wsgi_module)`: the module's
+    /// directory config made of this server's directives outside any
+    /// section (null if there is none).
+    pub(crate) fn default_dir_module_config(&self) -> *mut c_void {
+        let v = self.raw().lookup_defaults;
+        if v.is_null() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: lookup_defaults is this server's per-directory vector.
+        unsafe { sys::ap_get_module_config(v, crate::module::module_ptr()) }
+    }
+
+    /// The `<Directory>` (`sec_dir`) and `<Location>` (`sec_url`) sections
+    /// core keeps for this server, in its order, each with the module's
+    /// directory config made in it. For a VirtualHost, after httpd merged
+    /// the configuration (post_config and later), the main server's come
+    /// first.
+    pub(crate) fn sections(&self) -> Vec<SectionRef<'_>> {
+        let mut out = Vec::new();
+        // SAFETY: core's server config is a core_server_config (http_core.h);
+        // its arrays hold ap_conf_vector_t pointers and live in pconf, as do
+        // the vectors, their core_dir_config and their strings.
+        unsafe {
+            let conf = sys::ap_get_core_module_config(self.raw().module_config)
+                as *const sys::core_server_config;
+            if conf.is_null() {
+                return out;
+            }
+            for (is_dir, arr) in [(true, (*conf).sec_dir), (false, (*conf).sec_url)] {
+                if arr.is_null() {
+                    continue;
+                }
+                let n = (*arr).nelts.max(0) as usize;
+                let elts = (*arr).elts as *const *mut sys::ap_conf_vector_t;
+                for i in 0..n {
+                    let v = *elts.add(i);
+                    if v.is_null() {
+                        continue;
+                    }
+                    let core = sys::ap_get_core_module_config(v) as *const sys::core_dir_config;
+                    if core.is_null() || (*core).d.is_null() {
+                        continue;
+                    }
+                    out.push(SectionRef {
+                        is_directory: is_dir,
+                        path: CStr::from_ptr((*core).d).to_str().unwrap_or(""),
+                        is_pattern: !(*core).r.is_null() || (*core).d_is_fnmatch() != 0,
+                        components: (*core).d_components,
+                        module_config: sys::ap_get_module_config(v, crate::module::module_ptr()),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One `<Directory>` or `<Location>` section: see [`Server::sections`].
+pub(crate) struct SectionRef<'a> {
+    pub(crate) is_directory: bool,
+    pub(crate) path: &'a str,
+    /// A regular-expression or wildcard section.
+    pub(crate) is_pattern: bool,
+    /// core's `d_components`: the number of '/' in the path.
+    pub(crate) components: u32,
+    /// The module's directory config in this section (null if none).
+    pub(crate) module_config: *mut c_void,
 }
 
 /// A `&'static Server` that may be kept by objects shared between threads
