@@ -372,17 +372,19 @@ pub(crate) fn alias_matches(uri: &[u8], fake: &[u8]) -> Option<usize> {
 /// The file name for a URI that matched `alias` up to `matched` bytes: the
 /// script followed by the rest of the URI, which httpd's directory walk
 /// then splits off into PATH_INFO.
+///
+/// As with mod_wsgi, only `WSGIScriptAlias / ...` keeps the whole URI
+/// (so `/x` is PATH_INFO `/x`); any other location is cut off exactly
+/// where it matched, so `WSGIScriptAlias /app/ /srv/app.wsgi` serves
+/// `/app/` (SCRIPT_NAME `/app/`) but maps `/app/x` to the missing file
+/// `/srv/app.wsgix`: the location and the path should both end in '/'
+/// or neither, as mod_wsgi's documentation says.
 fn prefix_target(alias: &ScriptAlias, uri: &[u8], matched: usize) -> Vec<u8> {
-    let mut rest = &uri[matched..];
-    // For `WSGIScriptAlias / ...` (or any location ending in '/'), the
-    // slashes consumed by the match belong to PATH_INFO.
-    if alias.location.ends_with('/') {
-        let mut start = matched;
-        while start > 0 && uri[start - 1] == b'/' {
-            start -= 1;
-        }
-        rest = &uri[start..];
-    }
+    let rest = if alias.location == "/" {
+        uri
+    } else {
+        &uri[matched..]
+    };
     let mut f = alias.path.as_bytes().to_vec();
     f.extend_from_slice(rest);
     f
@@ -967,6 +969,23 @@ mod tests {
         };
         assert_eq!(prefix_target(&a, b"/myapp/x", 6), b"/srv/app.wsgi/x");
         assert_eq!(prefix_target(&a, b"/myapp", 6), b"/srv/app.wsgi");
+        // A location ending in '/' is cut where it matched, as mod_wsgi does.
+        let a = ScriptAlias {
+            location: "/app/".into(),
+            path: "/srv/app.wsgi".into(),
+            ..Default::default()
+        };
+        assert_eq!(prefix_target(&a, b"/app/", 5), b"/srv/app.wsgi");
+        assert_eq!(prefix_target(&a, b"/app/x", 5), b"/srv/app.wsgix");
+        let a = ScriptAlias {
+            location: "/dir/".into(),
+            path: "/srv/scripts/".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            prefix_target(&a, b"/dir/app.wsgi/x", 5),
+            b"/srv/scripts/app.wsgi/x"
+        );
         assert_eq!(
             regex_target("/srv/$1.wsgi", b"/abc/def", &[(0, 4), (1, 4)]),
             b"/srv/abc.wsgi"
