@@ -500,7 +500,7 @@ fn application_group(r: &Request, script: &AuthScript) -> String {
     let no_env = |_: &str| None;
     let cx = GroupContext {
         server_hostname: server.hostname(),
-        server_port: r.local_port(),
+        server_port: r.server_port(),
         host_header: host,
         script_name: "",
         env: &no_env,

@@ -38,6 +38,7 @@ struct Process {
     /// request needs the lock above.
     groups_warned: AtomicBool,
     multithread: bool,
+    multiprocess: bool,
 }
 
 impl Process {
@@ -49,6 +50,7 @@ impl Process {
             groups_seen: Mutex::new(HashSet::new()),
             groups_warned: AtomicBool::new(false),
             multithread: crate::httpd::mpm_threads() > 1,
+            multiprocess: crate::httpd::mpm_multiprocess(),
         }
     }
 }
@@ -578,7 +580,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
     };
     let gcx = GroupContext {
         server_hostname: server.hostname(),
-        server_port: r.local_port(),
+        server_port: r.server_port(),
         host_header,
         script_name: &script_name,
         env: &env_lookup,
@@ -727,7 +729,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
         script_start: wsgi::now_micros(),
         enable_sendfile: dc.enable_sendfile(),
         multithread: process.multithread,
-        multiprocess: true,
+        multiprocess: process.multiprocess,
         url_scheme,
         total_requests: total,
         thread_id,
@@ -853,6 +855,7 @@ fn cgi_vars<'r>(r: &'r Request, dc: &DirConfig) -> Vec<(&'r [u8], &'r [u8])> {
     }
     // httpoxy: a client's "Proxy:" header must never become HTTP_PROXY.
     env.unset(c"HTTP_PROXY");
+    // mod_wsgi always sets both, empty when httpd left them out.
     let script_name = env
         .get(c"SCRIPT_NAME")
         .map(|v| v.to_owned())
@@ -861,8 +864,16 @@ fn cgi_vars<'r>(r: &'r Request, dc: &DirConfig) -> Vec<(&'r [u8], &'r [u8])> {
         .get(c"PATH_INFO")
         .map(|v| v.to_owned())
         .unwrap_or_default();
+    env.set(c"SCRIPT_NAME", &script_name);
+    env.set(c"PATH_INFO", &path_info);
     env.set(c"mod_wsgi.script_name", &script_name);
     env.set(c"mod_wsgi.path_info", &path_info);
+    // The connection's listener, set here (not by the process that runs
+    // the application) so that a daemon process sees the Apache child's.
+    let host = Request::owned_cstring(r.listener_host().as_bytes());
+    let port = Request::owned_cstring(r.local_port().to_string().as_bytes());
+    env.set(c"mod_wsgi.listener_host", &host);
+    env.set(c"mod_wsgi.listener_port", &port);
     apply_trusted_proxy_headers(r, dc);
     env.iter()
         .map(|(k, v)| (k.to_bytes(), v.to_bytes()))

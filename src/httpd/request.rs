@@ -377,6 +377,30 @@ impl Request {
             if a.is_null() { 0 } else { (*a).port }
         }
     }
+
+    /// `c->local_addr->hostname`: the host of the `Listen` directive the
+    /// connection arrived on ("" for a wildcard `Listen 80`), mod_wsgi's
+    /// `mod_wsgi.listener_host`.
+    pub(crate) fn listener_host(&self) -> String {
+        // SAFETY: conn->local_addr is set for every connection; its hostname
+        // is NULL or a string in the listener's pool.
+        unsafe {
+            let a = (*self.raw().connection).local_addr;
+            if a.is_null() || (*a).hostname.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr((*a).hostname).to_string_lossy().into_owned()
+            }
+        }
+    }
+
+    /// `ap_get_server_port(r)`: the port the request names (its Host
+    /// header, else the server's, else the scheme's default), as in
+    /// `SERVER_PORT`.
+    pub(crate) fn server_port(&self) -> u16 {
+        // SAFETY: a live request.
+        unsafe { sys::ap_get_server_port(self.as_ptr()) }
+    }
 }
 
 impl Request {
