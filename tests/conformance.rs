@@ -67,10 +67,24 @@ const VOLATILE: &[&str] = &[
 
 struct Server {
     apache: Apache,
+    /// The module's own version ("6.0.0" for ours, as the README says),
+    /// in `Server`, `SERVER_SOFTWARE` and `mod_wsgi.version`.
+    version: String,
+}
+
+/// The installed C mod_wsgi's version, from its Debian package.
+fn c_version() -> String {
+    let out = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${Version}", "libapache2-mod-wsgi-py3"])
+        .output()
+        .expect("dpkg-query");
+    let v = String::from_utf8_lossy(&out.stdout).into_owned();
+    // "4.9.4-1+b2" -> "4.9.4"
+    v.split(['-', '+', '~']).next().unwrap().to_string()
 }
 
 impl Server {
-    fn start(name: &str, body: &str, module: &Path) -> Server {
+    fn start(name: &str, body: &str, module: &Path, version: &str) -> Server {
         let o = Options {
             threads: 4,
             ..Options::default()
@@ -79,7 +93,10 @@ impl Server {
             Ok(a) => a,
             Err(e) => panic!("Apache with {} did not start:\n{e}", module.display()),
         };
-        Server { apache }
+        Server {
+            apache,
+            version: version.to_string(),
+        }
     }
 
     /// Sends `raw` (with `{HOST}` replaced) and reads until the server
@@ -104,7 +121,14 @@ impl Server {
         let mut a = Answer::parse(buf, head_request);
         let root = self.apache.root.to_str().unwrap().as_bytes();
         let port = self.apache.port.to_string();
-        let fix = |b: &[u8]| replace(&replace(b, root, b"{ROOT}"), port.as_bytes(), b"{PORT}");
+        let token = format!("mod_wsgi/{}", self.version);
+        let tuple = format!("mod_wsgi.version=({})", self.version.replace('.', ", "));
+        let fix = |b: &[u8]| {
+            let b = replace(b, root, b"{ROOT}");
+            let b = replace(&b, port.as_bytes(), b"{PORT}");
+            let b = replace(&b, token.as_bytes(), b"mod_wsgi/{VERSION}");
+            replace(&b, tuple.as_bytes(), b"mod_wsgi.version={VERSION}")
+        };
         a.status_line = String::from_utf8(fix(a.status_line.as_bytes())).unwrap();
         for h in &mut a.headers {
             *h = String::from_utf8(fix(h.as_bytes())).unwrap();
@@ -133,7 +157,7 @@ fn replace(hay: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 #[derive(Debug, PartialEq, Clone)]
 struct Answer {
     status_line: String,
-    /// In order, without Date, Server and Keep-Alive (noise).
+    /// In order, without Date and Keep-Alive (noise).
     headers: Vec<String>,
     body: Vec<u8>,
     /// A chunked body ended with its last chunk (a response cut short by an
@@ -157,7 +181,7 @@ impl Answer {
         let headers: Vec<String> = lines
             .filter(|l| {
                 let name = l.split(':').next().unwrap_or("").to_ascii_lowercase();
-                !matches!(name.as_str(), "date" | "server" | "keep-alive")
+                !matches!(name.as_str(), "date" | "keep-alive")
             })
             .map(str::to_string)
             .collect();
@@ -310,6 +334,9 @@ fn normalise_environ(body: &[u8]) -> Vec<u8> {
         let key = line.split('=').next().unwrap_or("");
         if VOLATILE.contains(&key) {
             out.push_str(&format!("{key}=<varies>\n"));
+        } else if key == "apache.version" && line.starts_with("apache.version=(2, 4, ") {
+            // The httpd headers each module was built against.
+            out.push_str("apache.version=(2, 4, <built against>)\n");
         } else {
             out.push_str(line);
             out.push('\n');
@@ -733,8 +760,14 @@ fn run(mode: &str, conf: &str) {
         Path::new(C_MOD_WSGI).exists(),
         "{C_MOD_WSGI} is missing: scripts/install-deps.sh installs libapache2-mod-wsgi-py3"
     );
-    let c = Server::start(&format!("conform-c-{mode}"), conf, Path::new(C_MOD_WSGI));
-    let rs = Server::start(&format!("conform-rs-{mode}"), conf, &module_path());
+    let c = Server::start(
+        &format!("conform-c-{mode}"),
+        conf,
+        Path::new(C_MOD_WSGI),
+        &c_version(),
+    );
+    // README, deliberate differences: mod_wsgi-rs reports mod_wsgi 6.0.0.
+    let rs = Server::start(&format!("conform-rs-{mode}"), conf, &module_path(), "6.0.0");
     let mut diffs = Vec::new();
     let mut deliberate_failures = Vec::new();
     let cases = battery();

@@ -60,6 +60,15 @@ pub(crate) fn mpm_multiprocess() -> bool {
     daemons != 1
 }
 
+/// `ap_add_version_component`: appends `component` to the server's
+/// version string (the `Server` header and `SERVER_SOFTWARE`, under
+/// `ServerTokens Full`), for this configuration generation.
+pub(crate) fn add_version_component(pconf: &Pool, component: &str) {
+    let c = pconf.strdup(component.as_bytes());
+    // SAFETY: pconf is live for the generation; the string lives in it.
+    unsafe { sys::ap_add_version_component(pconf.as_ptr(), c) };
+}
+
 /// The MPM's threads per child (`ap_mpm_query(AP_MPMQ_MAX_THREADS)`).
 pub(crate) fn mpm_threads() -> i32 {
     let mut v: c_int = 0;
