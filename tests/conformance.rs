@@ -606,6 +606,10 @@ fn battery() -> Vec<Case> {
         ),
     );
     add(
+        "wsgi.errors",
+        request("GET", b"/errors", &[("X-Case", b"errors-attrs")], None),
+    );
+    add(
         "input methods",
         request("GET", b"/input", &[("X-Case", b"input-type")], None),
     );

@@ -208,7 +208,7 @@ fn environ_matches_mod_wsgi() {
     assert_eq!(e.get("wsgi.run_once"), Some(&Value::Bool(false)));
     assert_eq!(e.get("wsgi.input_terminated"), Some(&Value::Bool(true)));
     assert_eq!(e.str("wsgi.input"), Some("<Input>"));
-    assert_eq!(e.str("wsgi.errors"), Some("<Log>"));
+    assert_eq!(e.str("wsgi.errors"), Some("<TextIOWrapper>"));
     assert_eq!(e.str("mod_wsgi.process_group"), Some(""));
     assert_eq!(
         e.str("mod_wsgi.application_group"),

@@ -401,14 +401,14 @@ pub fn serve(
     use super::{environ, errors::Log, input::Input};
     let made = (|| -> PyResult<_> {
         let input = Bound::new(py, Input::new(body))?;
-        let errors = Bound::new(py, Log::new(log.clone(), LogLevel::Error, "wsgi.errors"))?;
+        let errors = Bound::new(py, Log::new(log.clone(), LogLevel::Error, "<wsgi.errors>"))?;
         let fw = py.get_type::<FileWrapper>().into_any();
         let env = environ::build(
             py,
             vars,
             extras,
             input.clone().into_any(),
-            errors.clone().into_any(),
+            super::errors::text_wrapper(&errors)?,
             fw,
         )?;
         Ok((input, errors, env))

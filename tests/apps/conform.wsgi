@@ -43,6 +43,16 @@ def application(environ, start_response):
         return text(sr, '200 OK', b'|'.join(parts))
     if case == 'readline':
         return text(sr, '200 OK', b'|'.join(environ['wsgi.input'].readlines()))
+    if case == 'errors-attrs':
+        e = environ['wsgi.errors']
+        attrs = [type(e).__name__] + [
+            repr(getattr(e, a, '<none>'))
+            for a in ('encoding', 'errors', 'line_buffering', 'write_through', 'name')]
+        e.write('ERRORS-TEXT caf\xe9 \udcff\n')
+        e.buffer.write(b'ERRORS-BYTES\n')
+        print('ERRORS-PRINT', file=e)
+        e.flush()
+        return text(sr, '200 OK', ' '.join(attrs).encode())
     if case == 'input-type':
         inp = environ['wsgi.input']
         names = sorted(n for n in dir(inp) if not n.startswith('__'))
