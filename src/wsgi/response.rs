@@ -166,7 +166,9 @@ impl StartResponse {
                     }
                     return Err(err);
                 }
-            } else if st.pending.is_some() {
+            } else if st.headers_sent {
+                // As mod_wsgi: until the head goes out, a second call
+                // replaces the first.
                 return Err(PyRuntimeError::new_err("headers have already been sent"));
             }
         }
