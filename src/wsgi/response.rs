@@ -343,8 +343,18 @@ pub fn run(
         Ok(r) => r,
         Err(e) => return fail(py, &e),
     };
-    let mut outcome = match pump(py, &result, state) {
-        Ok(()) => Outcome::Complete,
+    let outcome = match pump(py, &result, state) {
+        // An empty body still sends the head, before close() (as mod_wsgi).
+        Ok(()) => {
+            let mut st = lock(py, state);
+            match ensure_started(py, &mut st) {
+                Ok(()) => Outcome::Complete,
+                Err(e) => {
+                    drop(st);
+                    fail(py, &e)
+                }
+            }
+        }
         Err(e) => {
             if lock(py, state).client_gone {
                 // The client went away: mod_wsgi logs this at debug-ish level
@@ -359,18 +369,15 @@ pub fn run(
             }
         }
     };
-    // close() is always called, whatever happened above.
+    // close() is always called, whatever happened above. What it raises is
+    // logged; the response has gone out complete or not already.
     if let Ok(true) = result.hasattr("close")
         && let Err(e) = result.call_method0("close")
     {
-        outcome = fail(py, &e);
+        fail(py, &e);
     }
     if outcome == Outcome::Complete {
-        let mut st = lock(py, state);
-        if let Err(e) = ensure_started(py, &mut st) {
-            drop(st);
-            return fail(py, &e);
-        }
+        let st = lock(py, state);
         if let Some(cl) = st.content_length
             && st.written < cl
             && !st.header_only
