@@ -459,16 +459,18 @@ pub fn finish(py: Python<'_>, state: &Shared) -> Option<Box<dyn ResponseSink>> {
 
 fn pump(py: Python<'_>, result: &Bound<'_, PyAny>, state: &Shared) -> PyResult<()> {
     // A list or tuple is the common case: no iterator protocol needed.
-    // Every block is already there: Apache may coalesce them.
+    // Each block is still flushed as mod_wsgi does, so a response without
+    // a Content-Length from the application goes out chunked (HTTP/1.1)
+    // exactly as mod_wsgi sends it, not with one computed by Apache.
     if let Ok(list) = result.cast::<PyList>() {
         for item in list.iter() {
-            write_item(py, &item, state, false)?;
+            write_item(py, &item, state, true)?;
         }
         return Ok(());
     }
     if let Ok(t) = result.cast_exact::<PyTuple>() {
         for item in t.iter() {
-            write_item(py, &item, state, false)?;
+            write_item(py, &item, state, true)?;
         }
         return Ok(());
     }
