@@ -227,7 +227,9 @@ impl StartResponse {
 /// itself (sendfile where enabled) instead of being read into Python.
 #[pyclass(module = "mod_wsgi", name = "FileWrapper", frozen)]
 pub struct FileWrapper {
+    #[pyo3(get)]
     filelike: Py<PyAny>,
+    #[pyo3(get)]
     blksize: isize,
 }
 
@@ -502,8 +504,13 @@ fn write_item(
 }
 
 /// The sendfile path: only for a real file (has fileno() and is a regular
-/// file). Returns false to fall back to iterating.
+/// file) and, as with mod_wsgi, only when write() sent nothing before.
+/// Without a Content-Length from the application, the rest of the file is
+/// announced as one. Returns false to fall back to iterating.
 fn send_wrapped_file(py: Python<'_>, fw: &FileWrapper, state: &Shared) -> PyResult<bool> {
+    if lock(py, state).written > 0 {
+        return Ok(false);
+    }
     let f = fw.filelike.bind(py);
     let Ok(fd) = f.call_method0("fileno").and_then(|v| v.extract::<i32>()) else {
         return Ok(false);
@@ -521,6 +528,15 @@ fn send_wrapped_file(py: Python<'_>, fw: &FileWrapper, state: &Shared) -> PyResu
         .and_then(|v| v.extract::<u64>())
         .unwrap_or_default();
     let mut st = lock(py, state);
+    if st.content_length.is_none()
+        && !st.headers_sent
+        && let Some(head) = st.pending.as_mut()
+    {
+        let len = size.saturating_sub(offset);
+        head.headers
+            .push(("Content-Length".to_string(), len.to_string()));
+        st.content_length = Some(len);
+    }
     ensure_started(py, &mut st)?;
     let mut len = size.saturating_sub(offset);
     if let Some(cl) = st.content_length {
