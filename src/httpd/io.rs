@@ -90,6 +90,7 @@ impl ResponseSink for ApacheSink {
         }
         let r = self.r.get();
         r.set_status(head.status as i32, head.status_line.as_bytes());
+        r.clear_expecting_100();
         let out = r.headers_out();
         for (name, value) in &head.headers {
             let v = crate::wsgi::latin1_bytes(value);

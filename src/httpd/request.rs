@@ -363,6 +363,16 @@ impl Request {
         unsafe { (*self.raw().connection).keepalive = sys::ap_conn_keepalive_e_AP_CONN_CLOSE };
     }
 
+    /// Clears `r->expecting_100` once the response head is set, as mod_wsgi
+    /// does: httpd would otherwise neither keep the connection alive nor
+    /// chunk the response of a request that sent `Expect: 100-continue`
+    /// (and would write a "100 Continue" into the body if the application
+    /// read its input only after starting the response).
+    pub(crate) fn clear_expecting_100(&self) {
+        // SAFETY: a live request on its own thread.
+        unsafe { (*self.raw_mut()).expecting_100 = 0 };
+    }
+
     pub(crate) fn owned_cstring(s: &[u8]) -> CString {
         CString::new(s.iter().copied().filter(|b| *b != 0).collect::<Vec<u8>>()).unwrap_or_default()
     }
