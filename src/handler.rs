@@ -767,6 +767,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
         response::Outcome::Complete => crate::httpd::OK,
         response::Outcome::FailedBeforeHeaders => status(sys::HTTP_INTERNAL_SERVER_ERROR),
         response::Outcome::FailedAfterHeaders => {
+            r.withhold_last_chunk();
             r.abort_connection();
             crate::httpd::OK
         }

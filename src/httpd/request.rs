@@ -373,6 +373,19 @@ impl Request {
         unsafe { (*self.raw_mut()).expecting_100 = 0 };
     }
 
+    /// Marks the end of the response as already sent (`r->eos_sent`) when
+    /// it is chunked, so httpd never writes the last chunk: a response cut
+    /// short by an error then reads as incomplete to the client, as with
+    /// mod_wsgi.
+    pub(crate) fn withhold_last_chunk(&self) {
+        // SAFETY: a live request; httpd reads the flag when it finalises.
+        unsafe {
+            if self.raw().chunked != 0 {
+                (*self.raw_mut()).eos_sent = 1;
+            }
+        }
+    }
+
     pub(crate) fn owned_cstring(s: &[u8]) -> CString {
         CString::new(s.iter().copied().filter(|b| *b != 0).collect::<Vec<u8>>()).unwrap_or_default()
     }
