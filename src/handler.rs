@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const HANDLER: &CStr = c"wsgi-script";
@@ -739,7 +739,8 @@ pub(crate) fn handler(r: &Request) -> c_int {
         daemon: None,
     };
     let reqlog = Arc::new(ApacheRequestLog::new(r));
-    let error_override = dc.error_override().then(|| Arc::new(AtomicU16::new(0)));
+    // WSGIErrorOverride has no effect in embedded mode, as with mod_wsgi
+    // (whose documentation says so): only daemon mode applies it.
     let outcome = init::with_gil(|py| {
         run_embedded(
             py,
@@ -751,18 +752,14 @@ pub(crate) fn handler(r: &Request) -> c_int {
             &extras,
             dc.script_reloading(),
             dc.enable_sendfile(),
-            error_override.clone(),
             reqlog.clone(),
         )
     });
     reqlog.end();
-    if let Some(code) = error_override
-        .map(|s| s.load(Ordering::Acquire))
-        .filter(|c| *c >= 400)
-    {
-        // Apache answers with its own error page (ErrorDocument).
-        return code as c_int;
-    }
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     match outcome {
         response::Outcome::Complete => crate::httpd::OK,
         response::Outcome::FailedBeforeHeaders => status(sys::HTTP_INTERNAL_SERVER_ERROR),
@@ -785,9 +782,8 @@ fn run_embedded(
     extras: &environ::Extras<'_>,
     reload: bool,
     sendfile: bool,
-    error_override: Option<Arc<AtomicU16>>,
     reqlog: Arc<ApacheRequestLog>,
-) -> response::Outcome {
+) -> Result<response::Outcome, c_int> {
     let cx = script::LoadContext {
         process_group: extras.process_group,
         application_group: extras.application_group,
@@ -800,7 +796,7 @@ fn run_embedded(
         let h = extras.handler_script;
         (h, script::file_mtime(h))
     };
-    let Some(app) = script::load_application(
+    let app = match script::load_application_or(
         py,
         &process.scripts,
         script_path,
@@ -809,12 +805,15 @@ fn run_embedded(
         callable,
         &cx,
         &*reqlog,
-    ) else {
-        return response::Outcome::FailedBeforeHeaders;
+    ) {
+        Ok(app) => app,
+        // A script without the callable is "not found", as with mod_wsgi.
+        Err(script::Unavailable::NoCallable) => return Err(status(sys::HTTP_NOT_FOUND)),
+        Err(script::Unavailable::Failed) => return Err(status(sys::HTTP_INTERNAL_SERVER_ERROR)),
     };
-    let sink = ApacheSink::new(r, sendfile, error_override);
+    let sink = ApacheSink::new(r, sendfile, None);
     let body = Box::new(ApacheBody::new(r));
-    response::serve(
+    Ok(response::serve(
         py,
         &app,
         vars,
@@ -824,7 +823,7 @@ fn run_embedded(
         r.header_only(),
         reqlog,
         filename,
-    )
+    ))
 }
 
 /// The CGI variables of the request, as ordered byte pairs borrowed from

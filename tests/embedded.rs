@@ -503,7 +503,7 @@ fn missing_script_broken_import_and_missing_callable() {
     );
     // A request id accompanies the failure (it is mod_wsgi.request_id).
     assert_eq!(a.get("/broken").status, 500, "still failing, not crashing");
-    assert_eq!(a.get("/nocall").status, 500);
+    assert_eq!(a.get("/nocall").status, 404, "as mod_wsgi");
     assert!(
         a.error_log()
             .contains("does not contain WSGI application 'nothere'")
@@ -825,7 +825,7 @@ fn sixty_four_concurrent_clients() {
 }
 
 #[test]
-fn error_override_hands_error_statuses_to_apache() {
+fn error_override_has_no_effect_in_embedded_mode() {
     let a = Apache::start(
         "override",
         "WSGIScriptAlias /r {APPS}/responses.wsgi\nWSGIScriptAlias /o {APPS}/responses.wsgi\n<Location /o>\nWSGIErrorOverride On\n</Location>\nErrorDocument 404 \"apache error document\"\n",
@@ -833,9 +833,11 @@ fn error_override_hands_error_statuses_to_apache() {
     let r = a.get("/r?not-found");
     assert_eq!(r.status, 404);
     assert_eq!(r.text(), "application 404 body");
+    // "This directive has no effect when the WSGI application is running
+    // in embedded mode" (mod_wsgi's documentation); daemon.rs tests it.
     let r = a.get("/o?not-found");
     assert_eq!(r.status, 404);
-    assert_eq!(r.text(), "apache error document");
+    assert_eq!(r.text(), "application 404 body");
     assert_eq!(
         a.get("/o?generator").text(),
         "chunk0;chunk1;chunk2;chunk3;chunk4;"
