@@ -634,6 +634,29 @@ fn battery() -> Vec<Case> {
             request("GET", b"/override", &[("X-Case", c.as_bytes())], None),
         );
     }
+    for (name, headers) in [
+        ("validators", &[][..]),
+        (
+            "validators If-None-Match",
+            &[("If-None-Match", &b"\"v1\""[..])][..],
+        ),
+        (
+            "validators If-None-Match other",
+            &[("If-None-Match", &b"\"v2\""[..])][..],
+        ),
+        (
+            "validators If-Modified-Since",
+            &[("If-Modified-Since", &b"Sun, 02 Jan 2000 00:00:00 GMT"[..])][..],
+        ),
+        (
+            "validators If-Match other",
+            &[("If-Match", &b"\"v2\""[..])][..],
+        ),
+    ] {
+        let mut h: Vec<Header> = vec![("X-Case", b"validators")];
+        h.extend_from_slice(headers);
+        add(name, request("GET", b"/case", &h, None));
+    }
     add(
         "If-None-Match",
         request(
@@ -715,6 +738,8 @@ const APP_CASES: &[&str] = &[
     "header-status",
     "header-location-200",
     "header-www-authenticate",
+    "content-type-case",
+    "last-modified-odd",
     "str-body",
     "str-body-late",
     "str-whole",

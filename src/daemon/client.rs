@@ -19,7 +19,7 @@ use crate::httpd::Request;
 use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
 use crate::httpd::request::ConnSocketProbe;
-use crate::wsgi::{self, ResponseSink};
+use crate::wsgi;
 use std::os::fd::AsFd;
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
@@ -473,7 +473,7 @@ impl Exchange<'_> {
                         status_line,
                         headers,
                     };
-                    let _ = sink.start(&head);
+                    sink.start_from_daemon(&head);
                 }
                 Frame::Body { data, flush } => {
                     if self.client_gone || self.overridden.is_some() {

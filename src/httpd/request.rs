@@ -108,6 +108,23 @@ impl Request {
     pub(crate) fn notes(&self) -> &Table {
         self.table(self.raw().notes)
     }
+    pub(crate) fn err_headers_out(&self) -> &Table {
+        self.table(self.raw().err_headers_out)
+    }
+
+    /// A `Last-Modified` header as httpd sets one from a CGI script's:
+    /// `apr_date_parse_http`, `ap_update_mtime` and `ap_set_last_modified`,
+    /// so the header is in RFC 1123 form and never later than the request
+    /// (an unparsable date counts as the epoch, as in httpd).
+    pub(crate) fn set_last_modified_from(&self, value: &[u8]) {
+        let v = Request::owned_cstring(value);
+        // SAFETY: v is NUL-terminated; a live request on its own thread.
+        unsafe {
+            let t = sys::apr_date_parse_http(v.as_ptr());
+            sys::ap_update_mtime(self.raw_mut(), t);
+            sys::ap_set_last_modified(self.raw_mut());
+        }
+    }
 
     pub(crate) fn set_filename(&self, f: &[u8]) {
         let p = self.pool().strdup(f);

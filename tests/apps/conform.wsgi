@@ -209,6 +209,16 @@ def application(environ, start_response):
     if case == 'header-location-200':
         sr('200 OK', [('Location', 'http://example.com/'), ('Content-Type', 'text/plain')])
         return [b'location on 200']
+    if case == 'validators':
+        sr('200 OK', [('ETag', '"v1"'), ('Last-Modified', 'Sat, 01 Jan 2000 00:00:00 GMT'),
+                      ('Content-Type', 'text/plain')])
+        return [b'validated body']
+    if case == 'content-type-case':
+        sr('200 OK', [('Content-Type', 'Text/HTML; Charset=UTF-8')])
+        return [b'case']
+    if case == 'last-modified-odd':
+        sr('200 OK', [('Last-Modified', 'Saturday, 01-Jan-00 00:00:00 GMT'), ('Content-Type', 'text/plain')])
+        return [b'odd date']
     if case == 'header-www-authenticate':
         sr('401 Unauthorized', [('WWW-Authenticate', 'Basic realm="x"'), ('Content-Type', 'text/plain')])
         return [b'auth please']
