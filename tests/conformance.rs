@@ -355,6 +355,18 @@ struct Case {
     half_close: bool,
 }
 
+/// `body` in chunked transfer coding, `size` bytes a chunk.
+fn chunk(body: &[u8], size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in body.chunks(size) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
 /// A request header: name and raw value bytes.
 type Header<'a> = (&'a str, &'a [u8]);
 
@@ -456,6 +468,7 @@ fn battery() -> Vec<Case> {
     );
     add("DELETE", request("DELETE", b"/delete", &[], None));
     add("custom method", request("FROB", b"/frob", &[], None));
+    add("lower-case method", request("get", b"/lower", &[], None));
 
     // HEAD, mapped to GET by default.
     add("HEAD env", request("HEAD", b"/head", &[], None));
@@ -552,6 +565,33 @@ fn battery() -> Vec<Case> {
         request("POST", b"/post", &[("X-Case", b"read")], Some(b"")),
     );
     add("POST env", request("POST", b"/post", &[], Some(body)));
+    let big: Vec<u8> = (0..(256 * 1024u32)).map(|i| (i % 251) as u8).collect();
+    add(
+        "POST 256 KiB read",
+        request("POST", b"/post", &[("X-Case", b"read")], Some(&big)),
+    );
+    add(
+        "POST 256 KiB chunked read",
+        request(
+            "POST",
+            b"/chunked",
+            &[("X-Case", b"read"), ("Transfer-Encoding", b"chunked")],
+            Some(&chunk(&big, 10_000)),
+        ),
+    );
+    add(
+        "POST input arguments",
+        request("POST", b"/post", &[("X-Case", b"input-args")], Some(body)),
+    );
+    add(
+        "POST input None arguments",
+        request(
+            "POST",
+            b"/post?none",
+            &[("X-Case", b"input-args")],
+            Some(body),
+        ),
+    );
     add(
         "GET with body",
         request("GET", b"/post", &[("X-Case", b"read")], Some(b"get body")),
@@ -688,6 +728,8 @@ const APP_CASES: &[&str] = &[
     "list-many",
     "generator",
     "generator-empty-first",
+    "big-list",
+    "big-generator",
     "write",
     "write-only",
     "empty-list",
@@ -823,6 +865,18 @@ fn deliberate(mode: &str, case: &str) -> Option<Check> {
             expect(
                 rs.headers.iter().any(|h| h == "Content-Length: 0"),
                 "Content-Length: 0",
+            )
+        }),
+        // wsgi.input takes None as a size, as io streams (and most WSGI
+        // servers) do: everything, or the next whole line. mod_wsgi raises
+        // TypeError.
+        (_, "POST input None arguments") => Some(|_c, rs| {
+            expect(
+                rs.body
+                    == b"inp.readline(None)=b'line one\\n'\n\
+                         inp.readlines(None)=[b'line two\\n', b'\\n', b'last']\n\
+                         inp.read(None)=b''",
+                "None read as 'no limit'",
             )
         }),
         _ => None,

@@ -53,6 +53,19 @@ def application(environ, start_response):
         print('ERRORS-PRINT', file=e)
         e.flush()
         return text(sr, '200 OK', ' '.join(attrs).encode())
+    if case == 'input-args':
+        inp = environ['wsgi.input']
+        out = []
+        calls = ("inp.readline(4)", "inp.read(-1)", "inp.read(0)",
+                 "inp.readline()", "inp.readlines(5)", "list(inp)", "inp.read(2)")
+        if environ.get('QUERY_STRING') == 'none':
+            calls = ("inp.readline(None)", "inp.readlines(None)", "inp.read(None)")
+        for call in calls:
+            try:
+                out.append('%s=%r' % (call, eval(call)))
+            except Exception as e:
+                out.append('%s raised %s' % (call, type(e).__name__))
+        return text(sr, '200 OK', '\n'.join(out).encode())
     if case == 'input-type':
         inp = environ['wsgi.input']
         names = sorted(n for n in dir(inp) if not n.startswith('__'))
@@ -69,6 +82,15 @@ def application(environ, start_response):
         def gen():
             for i in range(3):
                 yield b'chunk%d;' % i
+        return gen()
+    if case == 'big-list':
+        sr('200 OK', [('Content-Type', 'application/octet-stream')])
+        return [bytes(range(256)) * 4096]
+    if case == 'big-generator':
+        sr('200 OK', [('Content-Type', 'application/octet-stream')])
+        def gen():
+            for i in range(16):
+                yield bytes([i]) * 65536
         return gen()
     if case == 'generator-empty-first':
         sr('200 OK', [('Content-Type', 'text/plain')])
