@@ -1077,3 +1077,139 @@ fn yielded_blocks_reach_the_client_before_the_next_is_produced() {
     let _ = s.read_to_end(&mut got);
     assert!(String::from_utf8_lossy(&got).contains("second block"));
 }
+
+// ---- Conformance with the C mod_wsgi (branch conform). Focused checks of
+// what tests/conformance.rs found against the C module; these run without
+// it. The app is tests/apps/conform.wsgi (X-Case picks the behaviour).
+
+fn conform_case(a: &Apache, path: &str, case: &str) -> Response {
+    a.request("GET", path, &[("X-Case", case)], b"")
+}
+
+/// The whole raw response to `req` (sent as is, `Connection: close`).
+fn raw_response(a: &Apache, req: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf
+}
+
+/// conform.wsgi's environ dump: `key=repr(value)` lines.
+fn environ_dump(r: &Response) -> std::collections::HashMap<String, String> {
+    r.text()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn responses_go_out_as_mod_wsgi_sends_them() {
+    let a = Apache::start("conform_resp", "WSGIScriptAlias /c {APPS}/conform.wsgi\n");
+    // Every block is flushed: without a Content-Length from the
+    // application, HTTP/1.1 gets a chunked response, as from mod_wsgi.
+    let r = conform_case(&a, "/c", "list-many");
+    assert_eq!(
+        r.header("Transfer-Encoding"),
+        Some("chunked"),
+        "{}",
+        r.raw_head
+    );
+    assert_eq!(r.header("Content-Length"), None);
+    assert_eq!(r.body, b"abcdef");
+    assert_eq!(
+        conform_case(&a, "/c", "cl-exact").header("Content-Length"),
+        Some("6")
+    );
+    // wsgi.file_wrapper announces the rest of the file.
+    let r = conform_case(&a, "/c", "file-offset");
+    assert_eq!(r.header("Content-Length"), Some("99900"));
+    assert_eq!(r.body.len(), 99900);
+    assert_eq!(
+        conform_case(&a, "/c", "wrapper-type").text(),
+        "['blksize', 'close', 'filelike'] abc"
+    );
+    // A second start_response before anything was sent replaces the first.
+    let r = conform_case(&a, "/c", "twice");
+    assert_eq!((r.status, r.body.as_slice()), (201, &b"twice"[..]));
+    // A status line needs its space after the code.
+    assert_eq!(conform_case(&a, "/c", "status-no-reason").status, 500);
+    assert!(a.wait_log("no space following status code", Duration::from_secs(5)));
+    assert_eq!(conform_case(&a, "/c", "status-trailing-space").status, 200);
+    // Expect: 100-continue does not stop chunking.
+    let r = a.request(
+        "GET",
+        "/c",
+        &[("X-Case", "list"), ("Expect", "100-continue")],
+        b"",
+    );
+    assert_eq!(
+        r.header("Transfer-Encoding"),
+        Some("chunked"),
+        "{}",
+        r.raw_head
+    );
+    // An error after the head: no last chunk, so the client sees the cut.
+    let req = "GET /c HTTP/1.1\r\nHost: localhost\r\nX-Case: raise-in-iter-later\r\nConnection: close\r\n\r\n";
+    let raw = raw_response(&a, req);
+    assert!(
+        raw.ends_with(b"first;\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    // close() raising after a complete body: logged, the response complete.
+    let req =
+        "GET /c HTTP/1.1\r\nHost: localhost\r\nX-Case: raise-in-close\r\nConnection: close\r\n\r\n";
+    let raw = raw_response(&a, req);
+    assert!(
+        raw.ends_with(b"0\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert!(a.wait_log("raised in close", Duration::from_secs(5)));
+}
+
+#[test]
+fn environ_and_aliases_as_mod_wsgi_builds_them() {
+    let a = Apache::start(
+        "conform_env",
+        "WSGIScriptAlias /slash/ {APPS}/conform.wsgi\nWSGIScriptAlias /sub {APPS}/conform.wsgi\n",
+    );
+    let e = environ_dump(&a.get("/sub"));
+    assert_eq!(e["SCRIPT_NAME"], "'/sub'");
+    assert_eq!(e["PATH_INFO"], "''", "always set, as mod_wsgi does");
+    assert!(!e.contains_key("PATH"), "mod_wsgi leaves PATH out");
+    assert!(
+        e["apache.version"].starts_with("(2, 4, "),
+        "{:?}",
+        e.get("apache.version")
+    );
+    assert_eq!(e["mod_wsgi.listener_host"], "'127.0.0.1'");
+    assert_eq!(e["mod_wsgi.listener_port"], format!("'{}'", a.port));
+    assert_eq!(e["wsgi.multiprocess"], "False", "one child (ServerLimit 1)");
+    assert!(
+        e["SERVER_SOFTWARE"].contains(" mod_wsgi/6.0.0 Python/3."),
+        "{}",
+        e["SERVER_SOFTWARE"]
+    );
+    // A location ending in '/' is cut where it matched, as mod_wsgi does.
+    let e = environ_dump(&a.get("/slash/"));
+    assert_eq!(
+        (e["SCRIPT_NAME"].as_str(), e["PATH_INFO"].as_str()),
+        ("'/slash/'", "''")
+    );
+    assert_eq!(a.get("/slash/x").status, 404);
+    assert!(a.error_log().contains("conform.wsgix"));
+    // A request naming no port: the application group has none either.
+    let r = a.raw(
+        b"GET http://localhost/sub/x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        false,
+    );
+    assert_eq!(
+        environ_dump(&r)["mod_wsgi.application_group"],
+        "'localhost|/sub'"
+    );
+}
