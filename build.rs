@@ -49,6 +49,15 @@ fn main() {
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");
     let python = env::var("PYO3_PYTHON").unwrap_or_else(|_| "/usr/bin/python3".to_string());
     println!("cargo:rustc-env=MWRS_PYTHON_EXECUTABLE={python}");
+    // X.Y of that Python, for the "Python/X.Y" server token mod_wsgi adds.
+    let version = Command::new(&python)
+        .args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| panic!("cannot run {python} to learn its version"));
+    println!("cargo:rustc-env=MWRS_PYTHON_VERSION={version}");
     println!("cargo:rerun-if-changed=src/httpd/shim.c");
     println!("cargo:rerun-if-changed=src/httpd/wrapper.h");
 

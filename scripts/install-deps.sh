@@ -4,8 +4,10 @@
 set -euo pipefail
 # dpkg-dev and binutils: scripts/build-deb.sh (dpkg-shlibdeps, strip, readelf).
 # gdb: the test harness prints backtraces of core files when a test fails.
+# libapache2-mod-wsgi-py3: the C mod_wsgi, which tests/conformance.rs runs
+# side by side with this module and compares against.
 pkgs=(apache2 apache2-dev python3-dev libclang-dev clang python3-venv curl ca-certificates
-    dpkg-dev binutils gdb)
+    dpkg-dev binutils gdb libapache2-mod-wsgi-py3)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

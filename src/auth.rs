@@ -458,8 +458,12 @@ pub(crate) fn call_function<R>(
             }
             Err(script::LoadError::NoCallable) => return Called::NoFunction,
         };
-        let errors = match Bound::new(py, Log::new(reqlog.clone(), LogLevel::Error, "wsgi.errors"))
-        {
+        let made = Bound::new(
+            py,
+            Log::new(reqlog.clone(), LogLevel::Error, "<wsgi.errors>"),
+        )
+        .and_then(|l| Ok((crate::wsgi::errors::text_wrapper(&l)?, l)));
+        let (errors, log_obj) = match made {
             Ok(l) => l,
             Err(e) => {
                 log_exception(py, &*reqlog, &e, "mod_wsgi: creating wsgi.errors failed.");
@@ -467,13 +471,13 @@ pub(crate) fn call_function<R>(
             }
         };
         let outcome = (|| -> PyResult<R> {
-            let environ = make_environ(py, r, &group, reload, errors.as_any())?;
+            let environ = make_environ(py, r, &group, reload, &errors)?;
             let mut all: Vec<Bound<'_, PyAny>> = vec![environ.into_any()];
             all.extend(args(py)?);
             let result = func.call1(PyTuple::new(py, all)?)?;
             interpret(py, &result)
         })();
-        errors.get().flush_pending(py);
+        log_obj.get().flush_pending(py);
         match outcome {
             Ok(v) => Called::Value(v),
             Err(e) => {
@@ -500,7 +504,7 @@ fn application_group(r: &Request, script: &AuthScript) -> String {
     let no_env = |_: &str| None;
     let cx = GroupContext {
         server_hostname: server.hostname(),
-        server_port: r.local_port(),
+        server_port: r.server_port(),
         host_header: host,
         script_name: "",
         env: &no_env,

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use std::collections::HashSet;
 use std::ffi::CStr;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const HANDLER: &CStr = c"wsgi-script";
@@ -39,6 +39,7 @@ struct Process {
     /// request needs the lock above.
     groups_warned: AtomicBool,
     multithread: bool,
+    multiprocess: bool,
 }
 
 impl Process {
@@ -50,6 +51,7 @@ impl Process {
             groups_seen: Mutex::new(HashSet::new()),
             groups_warned: AtomicBool::new(false),
             multithread: crate::httpd::mpm_threads() > 1,
+            multiprocess: crate::httpd::mpm_multiprocess(),
         }
     }
 }
@@ -398,17 +400,19 @@ pub(crate) fn alias_matches(uri: &[u8], fake: &[u8]) -> Option<usize> {
 /// The file name for a URI that matched `alias` up to `matched` bytes: the
 /// script followed by the rest of the URI, which httpd's directory walk
 /// then splits off into PATH_INFO.
+///
+/// As with mod_wsgi, only `WSGIScriptAlias / ...` keeps the whole URI
+/// (so `/x` is PATH_INFO `/x`); any other location is cut off exactly
+/// where it matched, so `WSGIScriptAlias /app/ /srv/app.wsgi` serves
+/// `/app/` (SCRIPT_NAME `/app/`) but maps `/app/x` to the missing file
+/// `/srv/app.wsgix`: the location and the path should both end in '/'
+/// or neither, as mod_wsgi's documentation says.
 fn prefix_target(alias: &ScriptAlias, uri: &[u8], matched: usize) -> Vec<u8> {
-    let mut rest = &uri[matched..];
-    // For `WSGIScriptAlias / ...` (or any location ending in '/'), the
-    // slashes consumed by the match belong to PATH_INFO.
-    if alias.location.ends_with('/') {
-        let mut start = matched;
-        while start > 0 && uri[start - 1] == b'/' {
-            start -= 1;
-        }
-        rest = &uri[start..];
-    }
+    let rest = if alias.location == "/" {
+        uri
+    } else {
+        &uri[matched..]
+    };
     let mut f = alias.path.as_bytes().to_vec();
     f.extend_from_slice(rest);
     f
@@ -602,7 +606,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
     };
     let gcx = GroupContext {
         server_hostname: server.hostname(),
-        server_port: r.local_port(),
+        server_port: r.server_port(),
         host_header,
         script_name: &script_name,
         env: &env_lookup,
@@ -762,7 +766,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
         script_start: wsgi::now_micros(),
         enable_sendfile: dc.enable_sendfile(),
         multithread: process.multithread,
-        multiprocess: true,
+        multiprocess: process.multiprocess,
         url_scheme,
         total_requests: total,
         thread_id,
@@ -772,7 +776,8 @@ pub(crate) fn handler(r: &Request) -> c_int {
         daemon: None,
     };
     let reqlog = Arc::new(ApacheRequestLog::new(r));
-    let error_override = dc.error_override().then(|| Arc::new(AtomicU16::new(0)));
+    // WSGIErrorOverride has no effect in embedded mode, as with mod_wsgi
+    // (whose documentation says so): only daemon mode applies it.
     let outcome = init::with_gil(|py| {
         run_embedded(
             py,
@@ -784,22 +789,19 @@ pub(crate) fn handler(r: &Request) -> c_int {
             &extras,
             dc.script_reloading(),
             dc.enable_sendfile(),
-            error_override.clone(),
             reqlog.clone(),
         )
     });
     reqlog.end();
-    if let Some(code) = error_override
-        .map(|s| s.load(Ordering::Acquire))
-        .filter(|c| *c >= 400)
-    {
-        // Apache answers with its own error page (ErrorDocument).
-        return code as c_int;
-    }
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     match outcome {
         response::Outcome::Complete => crate::httpd::OK,
         response::Outcome::FailedBeforeHeaders => status(sys::HTTP_INTERNAL_SERVER_ERROR),
         response::Outcome::FailedAfterHeaders => {
+            r.withhold_last_chunk();
             r.abort_connection();
             crate::httpd::OK
         }
@@ -817,9 +819,8 @@ fn run_embedded(
     extras: &environ::Extras<'_>,
     reload: bool,
     sendfile: bool,
-    error_override: Option<Arc<AtomicU16>>,
     reqlog: Arc<ApacheRequestLog>,
-) -> response::Outcome {
+) -> Result<response::Outcome, c_int> {
     let cx = script::LoadContext {
         process_group: extras.process_group,
         application_group: extras.application_group,
@@ -832,7 +833,7 @@ fn run_embedded(
         let h = extras.handler_script;
         (h, script::file_mtime(h))
     };
-    let Some(app) = script::load_application(
+    let app = match script::load_application_or(
         py,
         &process.scripts,
         script_path,
@@ -841,12 +842,15 @@ fn run_embedded(
         callable,
         &cx,
         &*reqlog,
-    ) else {
-        return response::Outcome::FailedBeforeHeaders;
+    ) {
+        Ok(app) => app,
+        // A script without the callable is "not found", as with mod_wsgi.
+        Err(script::Unavailable::NoCallable) => return Err(status(sys::HTTP_NOT_FOUND)),
+        Err(script::Unavailable::Failed) => return Err(status(sys::HTTP_INTERNAL_SERVER_ERROR)),
     };
-    let sink = ApacheSink::new(r, sendfile, error_override);
+    let sink = ApacheSink::new(r, sendfile, None);
     let body = Box::new(ApacheBody::new(r));
-    response::serve(
+    Ok(response::serve(
         py,
         &app,
         vars,
@@ -856,7 +860,7 @@ fn run_embedded(
         r.header_only(),
         reqlog,
         filename,
-    )
+    ))
 }
 
 /// The CGI variables of the request, as ordered byte pairs borrowed from
@@ -888,6 +892,7 @@ fn cgi_vars<'r>(r: &'r Request, dc: &DirConfig) -> Vec<(&'r [u8], &'r [u8])> {
     }
     // httpoxy: a client's "Proxy:" header must never become HTTP_PROXY.
     env.unset(c"HTTP_PROXY");
+    // mod_wsgi always sets both, empty when httpd left them out.
     let script_name = env
         .get(c"SCRIPT_NAME")
         .map(|v| v.to_owned())
@@ -896,8 +901,16 @@ fn cgi_vars<'r>(r: &'r Request, dc: &DirConfig) -> Vec<(&'r [u8], &'r [u8])> {
         .get(c"PATH_INFO")
         .map(|v| v.to_owned())
         .unwrap_or_default();
+    env.set(c"SCRIPT_NAME", &script_name);
+    env.set(c"PATH_INFO", &path_info);
     env.set(c"mod_wsgi.script_name", &script_name);
     env.set(c"mod_wsgi.path_info", &path_info);
+    // The connection's listener, set here (not by the process that runs
+    // the application) so that a daemon process sees the Apache child's.
+    let host = Request::owned_cstring(r.listener_host().as_bytes());
+    let port = Request::owned_cstring(r.local_port().to_string().as_bytes());
+    env.set(c"mod_wsgi.listener_host", &host);
+    env.set(c"mod_wsgi.listener_port", &port);
     apply_trusted_proxy_headers(r, dc);
     env.iter()
         .map(|(k, v)| (k.to_bytes(), v.to_bytes()))
@@ -1011,6 +1024,23 @@ mod tests {
         };
         assert_eq!(prefix_target(&a, b"/myapp/x", 6), b"/srv/app.wsgi/x");
         assert_eq!(prefix_target(&a, b"/myapp", 6), b"/srv/app.wsgi");
+        // A location ending in '/' is cut where it matched, as mod_wsgi does.
+        let a = ScriptAlias {
+            location: "/app/".into(),
+            path: "/srv/app.wsgi".into(),
+            ..Default::default()
+        };
+        assert_eq!(prefix_target(&a, b"/app/", 5), b"/srv/app.wsgi");
+        assert_eq!(prefix_target(&a, b"/app/x", 5), b"/srv/app.wsgix");
+        let a = ScriptAlias {
+            location: "/dir/".into(),
+            path: "/srv/scripts/".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            prefix_target(&a, b"/dir/app.wsgi/x", 5),
+            b"/srv/scripts/app.wsgi/x"
+        );
         assert_eq!(
             regex_target("/srv/$1.wsgi", b"/abc/def", &[(0, 4), (1, 4)]),
             b"/srv/abc.wsgi"

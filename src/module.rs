@@ -492,10 +492,15 @@ unsafe extern "C" fn hook_post_config(
         }
         // SAFETY: s is the main server, live for this generation.
         let s = unsafe { Server::from_ptr(s) };
+        // SAFETY: httpd passes pconf, live for this configuration generation.
+        let pconf = unsafe { Pool::from_ptr(pconf) };
+        // As mod_wsgi: "mod_wsgi/X.Y.Z Python/X.Y" in the server's version.
+        let (a, b, c) = crate::wsgi::environ::MOD_WSGI_VERSION;
+        crate::httpd::add_version_component(pconf, &format!("mod_wsgi/{a}.{b}.{c}"));
+        crate::httpd::add_version_component(pconf, concat!("Python/", env!("MWRS_PYTHON_VERSION")));
         crate::handler::post_config(s);
         // ---- daemon mode (branch daemon): bind sockets, fork daemons.
-        // SAFETY: httpd passes pconf, live for this configuration generation.
-        crate::daemon::parent::post_config(unsafe { Pool::from_ptr(pconf) }, s);
+        crate::daemon::parent::post_config(pconf, s);
         crate::httpd::OK
     })
 }

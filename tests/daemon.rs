@@ -1590,3 +1590,57 @@ fn touching_the_script_restarts_the_daemon_and_resends_the_request() {
     // Reloading off: same process, old code.
     assert_eq!(answer(a.get("/off")), ("first".to_string(), fixed_pid, 0));
 }
+
+// ---- Conformance with the C mod_wsgi (branch conform): what
+// tests/conformance.rs found in daemon mode, checked without the C module.
+
+#[test]
+fn daemon_response_head_is_read_as_mod_wsgi_reads_it() {
+    let a = Apache::start(
+        "d_conform",
+        "WSGIDaemonProcess conform processes=1 threads=2\nWSGIProcessGroup conform\nWSGIScriptAlias /c {APPS}/conform.wsgi\n",
+    );
+    let case = |c: &str| a.request("GET", "/c", &[("X-Case", c)], b"");
+    // A Status header sets the status and is not sent.
+    let r = case("header-status");
+    assert_eq!(r.status, 404, "{}", r.raw_head);
+    assert_eq!(r.header("Status"), None);
+    // Repeated headers merge, Set-Cookie stays apart.
+    let r = case("multi-header");
+    let dup: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "X-Dup")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(dup, ["one, two"], "{}", r.raw_head);
+    assert_eq!(
+        r.headers.iter().filter(|(k, _)| k == "Set-Cookie").count(),
+        2
+    );
+    // Values lose leading white space; the media type is lower-cased.
+    assert!(
+        case("header-spaces")
+            .raw_head
+            .contains("\r\nX-Spaces: padded  \r\n")
+    );
+    assert_eq!(
+        case("content-type-case").header("Content-Type"),
+        Some("text/html; Charset=UTF-8")
+    );
+    // httpd rewrites Last-Modified in RFC 1123 form.
+    assert_eq!(
+        case("last-modified-odd").header("Last-Modified"),
+        Some("Sat, 01 Jan 2000 00:00:00 GMT")
+    );
+    // The listener is the Apache child's, not the daemon's idea of it.
+    let body = case("env").text();
+    assert!(
+        body.contains("\nmod_wsgi.listener_host='127.0.0.1'\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("\nmod_wsgi.listener_port='{}'\n", a.port)),
+        "{body}"
+    );
+}

@@ -78,8 +78,9 @@ fn dispatch_chooses_application_group_and_callable() {
     assert_eq!(json_field(&t, "process_group"), "dispd");
     assert_eq!(json_field(&t, "application_group"), "g2");
     assert_eq!(json_field(&t, "callable"), "other");
-    // A callable the script does not define: the usual 500.
-    assert_eq!(a.get("/d?co=missing").status, 500);
+    // A callable the script does not define: 404, as mod_wsgi answers in
+    // embedded mode.
+    assert_eq!(a.get("/d?co=missing").status, 404);
     assert!(a.wait_log(
         "does not contain WSGI application 'missing'",
         Duration::from_secs(10)

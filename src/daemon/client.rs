@@ -19,7 +19,7 @@ use crate::httpd::Request;
 use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
 use crate::httpd::request::ConnSocketProbe;
-use crate::wsgi::{self, ResponseSink};
+use crate::wsgi;
 use std::cell::RefCell;
 use std::os::fd::AsFd;
 use std::os::raw::c_int;
@@ -689,7 +689,7 @@ impl Exchange<'_, '_> {
                         status_line,
                         headers,
                     };
-                    let _ = sink.start(&head);
+                    sink.start_from_daemon(&head);
                 }
                 Frame::Body { data, flush } => {
                     if self.client_gone || self.overridden.is_some() {

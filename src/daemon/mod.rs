@@ -10,8 +10,11 @@
 //! * [`worker`]: the daemon process itself: privileges, Python, worker
 //!   threads, timers.
 //! * [`client`]: the Apache child's side of one request.
+//! * [`cgi`]: the pure reading of a daemon's response head as mod_wsgi's
+//!   Apache child reads it (like a CGI script's).
 //! * [`sys`]: the system calls (the only `unsafe` here).
 
+pub mod cgi;
 pub(crate) mod client;
 pub(crate) mod parent;
 pub mod policy;

@@ -79,6 +79,39 @@ fn cstring(s: &str) -> CString {
     CString::new(s).unwrap_or_default()
 }
 
+impl ApacheSink {
+    /// Sets a daemon process's response head the way mod_wsgi's Apache
+    /// child does, reading it like a CGI script's (see
+    /// [`crate::daemon::cgi`]): `Status` sets the status, repeats merge,
+    /// `Last-Modified` is rewritten by httpd. Unlike [`ResponseSink::start`]
+    /// it leaves `r->expecting_100` alone, as mod_wsgi's daemon mode does.
+    pub(crate) fn start_from_daemon(&mut self, head: &ResponseHead) {
+        let cgi = crate::daemon::cgi::scan(head.status, &head.status_line, &head.headers);
+        let r = self.r.get();
+        r.set_status(cgi.status as i32, cgi.status_line.as_bytes());
+        if let Some(ct) = &cgi.content_type {
+            r.set_content_type(&crate::wsgi::latin1_bytes(ct));
+        }
+        let out = r.headers_out();
+        for (name, value) in &cgi.headers {
+            let v = crate::wsgi::latin1_bytes(value);
+            if name.eq_ignore_ascii_case("content-length") {
+                if let Ok(n) = value.trim().parse::<i64>() {
+                    r.set_content_length(n);
+                }
+            } else if name.eq_ignore_ascii_case("last-modified") {
+                r.set_last_modified_from(&v);
+            } else {
+                out.add(&cstring(name), &CString::new(v).unwrap_or_default());
+            }
+        }
+        for (name, value) in &cgi.err_headers {
+            let v = CString::new(crate::wsgi::latin1_bytes(value)).unwrap_or_default();
+            r.err_headers_out().add(&cstring(name), &v);
+        }
+    }
+}
+
 impl ResponseSink for ApacheSink {
     fn start(&mut self, head: &ResponseHead) -> io::Result<()> {
         if let Some(slot) = &self.error_override
@@ -90,6 +123,7 @@ impl ResponseSink for ApacheSink {
         }
         let r = self.r.get();
         r.set_status(head.status as i32, head.status_line.as_bytes());
+        r.clear_expecting_100();
         let out = r.headers_out();
         for (name, value) in &head.headers {
             let v = crate::wsgi::latin1_bytes(value);

@@ -44,6 +44,31 @@ pub(crate) fn is_reading_config() -> bool {
     st == sys::AP_SQ_MS_CREATE_PRE_CONFIG as c_int || st == sys::AP_SQ_MS_CREATE_CONFIG as c_int
 }
 
+/// Whether Apache runs more than one child process, as mod_wsgi decides
+/// `wsgi.multiprocess` in embedded mode: a forking MPM whose
+/// `AP_MPMQ_MAX_DAEMONS` (ServerLimit) is not 1.
+pub(crate) fn mpm_multiprocess() -> bool {
+    let mut forked: c_int = 0;
+    let mut daemons: c_int = 0;
+    // SAFETY: ap_mpm_query writes one int.
+    let rv = unsafe { sys::ap_mpm_query(sys::AP_MPMQ_IS_FORKED as c_int, &mut forked) };
+    if rv != sys::APR_SUCCESS as c_int || forked == sys::AP_MPMQ_NOT_SUPPORTED as c_int {
+        return false;
+    }
+    // SAFETY: as above.
+    unsafe { sys::ap_mpm_query(sys::AP_MPMQ_MAX_DAEMONS as c_int, &mut daemons) };
+    daemons != 1
+}
+
+/// `ap_add_version_component`: appends `component` to the server's
+/// version string (the `Server` header and `SERVER_SOFTWARE`, under
+/// `ServerTokens Full`), for this configuration generation.
+pub(crate) fn add_version_component(pconf: &Pool, component: &str) {
+    let c = pconf.strdup(component.as_bytes());
+    // SAFETY: pconf is live for the generation; the string lives in it.
+    unsafe { sys::ap_add_version_component(pconf.as_ptr(), c) };
+}
+
 /// The MPM's threads per child (`ap_mpm_query(AP_MPMQ_MAX_THREADS)`).
 pub(crate) fn mpm_threads() -> i32 {
     let mut v: c_int = 0;

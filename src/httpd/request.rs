@@ -108,6 +108,23 @@ impl Request {
     pub(crate) fn notes(&self) -> &Table {
         self.table(self.raw().notes)
     }
+    pub(crate) fn err_headers_out(&self) -> &Table {
+        self.table(self.raw().err_headers_out)
+    }
+
+    /// A `Last-Modified` header as httpd sets one from a CGI script's:
+    /// `apr_date_parse_http`, `ap_update_mtime` and `ap_set_last_modified`,
+    /// so the header is in RFC 1123 form and never later than the request
+    /// (an unparsable date counts as the epoch, as in httpd).
+    pub(crate) fn set_last_modified_from(&self, value: &[u8]) {
+        let v = Request::owned_cstring(value);
+        // SAFETY: v is NUL-terminated; a live request on its own thread.
+        unsafe {
+            let t = sys::apr_date_parse_http(v.as_ptr());
+            sys::ap_update_mtime(self.raw_mut(), t);
+            sys::ap_set_last_modified(self.raw_mut());
+        }
+    }
 
     pub(crate) fn set_filename(&self, f: &[u8]) {
         let p = self.pool().strdup(f);
@@ -363,6 +380,29 @@ impl Request {
         unsafe { (*self.raw().connection).keepalive = sys::ap_conn_keepalive_e_AP_CONN_CLOSE };
     }
 
+    /// Clears `r->expecting_100` once the response head is set, as mod_wsgi
+    /// does: httpd would otherwise neither keep the connection alive nor
+    /// chunk the response of a request that sent `Expect: 100-continue`
+    /// (and would write a "100 Continue" into the body if the application
+    /// read its input only after starting the response).
+    pub(crate) fn clear_expecting_100(&self) {
+        // SAFETY: a live request on its own thread.
+        unsafe { (*self.raw_mut()).expecting_100 = 0 };
+    }
+
+    /// Marks the end of the response as already sent (`r->eos_sent`) when
+    /// it is chunked, so httpd never writes the last chunk: a response cut
+    /// short by an error then reads as incomplete to the client, as with
+    /// mod_wsgi.
+    pub(crate) fn withhold_last_chunk(&self) {
+        // SAFETY: a live request; httpd reads the flag when it finalises.
+        unsafe {
+            if self.raw().chunked != 0 {
+                (*self.raw_mut()).eos_sent = 1;
+            }
+        }
+    }
+
     pub(crate) fn owned_cstring(s: &[u8]) -> CString {
         CString::new(s.iter().copied().filter(|b| *b != 0).collect::<Vec<u8>>()).unwrap_or_default()
     }
@@ -376,6 +416,30 @@ impl Request {
             let a = (*self.raw().connection).local_addr;
             if a.is_null() { 0 } else { (*a).port }
         }
+    }
+
+    /// `c->local_addr->hostname`: the host of the `Listen` directive the
+    /// connection arrived on ("" for a wildcard `Listen 80`), mod_wsgi's
+    /// `mod_wsgi.listener_host`.
+    pub(crate) fn listener_host(&self) -> String {
+        // SAFETY: conn->local_addr is set for every connection; its hostname
+        // is NULL or a string in the listener's pool.
+        unsafe {
+            let a = (*self.raw().connection).local_addr;
+            if a.is_null() || (*a).hostname.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr((*a).hostname).to_string_lossy().into_owned()
+            }
+        }
+    }
+
+    /// `ap_get_server_port(r)`: the port the request names (its Host
+    /// header, else the server's, else the scheme's default), as in
+    /// `SERVER_PORT`.
+    pub(crate) fn server_port(&self) -> u16 {
+        // SAFETY: a live request.
+        unsafe { sys::ap_get_server_port(self.as_ptr()) }
     }
 }
 

@@ -15,6 +15,7 @@
 #include <unixd.h>
 #include <apr_strings.h>
 #include <apr_buckets.h>
+#include <apr_date.h>
 #include <apr_file_io.h>
 #include <apr_thread_proc.h>
 #include "shim.h"

@@ -52,6 +52,30 @@ pub fn load_application<'py>(
     cx: &LoadContext<'_>,
     log: &dyn RequestLog,
 ) -> Option<Bound<'py, PyAny>> {
+    load_application_or(py, scripts, path, mtime, reload, callable, cx, log).ok()
+}
+
+/// Why [`load_application_or`] has no application (already logged).
+#[derive(Debug, PartialEq)]
+pub enum Unavailable {
+    /// The script raised: mod_wsgi answers 500.
+    Failed,
+    /// The script has no such callable: mod_wsgi answers 404.
+    NoCallable,
+}
+
+/// [`load_application`], saying why there is no application.
+#[allow(clippy::too_many_arguments)]
+pub fn load_application_or<'py>(
+    py: Python<'py>,
+    scripts: &Scripts,
+    path: &str,
+    mtime: i64,
+    reload: bool,
+    callable: &str,
+    cx: &LoadContext<'_>,
+    log: &dyn RequestLog,
+) -> Result<Bound<'py, PyAny>, Unavailable> {
     let pid = std::process::id();
     let on_load = |path: &str| {
         log.log(
@@ -63,7 +87,7 @@ pub fn load_application<'py>(
         )
     };
     match scripts.application(py, path, mtime, reload, callable, &on_load) {
-        Ok(app) => Some(app),
+        Ok(app) => Ok(app),
         Err(LoadError::Exec(e)) => {
             let id = cx.request_id;
             log.log(
@@ -78,14 +102,14 @@ pub fn load_application<'py>(
                     "mod_wsgi (pid={pid}, request='{id}'): Exception occurred processing WSGI script '{path}'."
                 ),
             );
-            None
+            Err(Unavailable::Failed)
         }
         Err(LoadError::NoCallable) => {
             log.log(
                 LogLevel::Error,
                 &format!("mod_wsgi (pid={pid}): Target WSGI script '{path}' does not contain WSGI application '{callable}'."),
             );
-            None
+            Err(Unavailable::NoCallable)
         }
     }
 }

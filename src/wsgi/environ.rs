@@ -110,6 +110,10 @@ pub fn build<'py>(
     {
         let mut cache = keys.lock().unwrap_or_else(|e| e.into_inner());
         for (k, v) in vars {
+            // mod_wsgi leaves the server's PATH out of the environ.
+            if *k == b"PATH" {
+                continue;
+            }
             let key = cached_key(py, &mut cache, k)?;
             env.set_item(key, latin1(py, v)?)?;
         }
@@ -134,8 +138,14 @@ pub fn build<'py>(
         intern!(py, "mod_wsgi.script_reloading"),
         if x.script_reloading { "1" } else { "0" },
     )?;
-    env.set_item(intern!(py, "mod_wsgi.listener_host"), s(x.listener_host))?;
-    env.set_item(intern!(py, "mod_wsgi.listener_port"), s(x.listener_port))?;
+    // The Apache child sends its connection's listener with the CGI
+    // variables; these are only the fallback for a caller that did not.
+    if !env.contains(intern!(py, "mod_wsgi.listener_host"))? {
+        env.set_item(intern!(py, "mod_wsgi.listener_host"), s(x.listener_host))?;
+    }
+    if !env.contains(intern!(py, "mod_wsgi.listener_port"))? {
+        env.set_item(intern!(py, "mod_wsgi.listener_port"), s(x.listener_port))?;
+    }
     env.set_item(
         intern!(py, "mod_wsgi.enable_sendfile"),
         if x.enable_sendfile { "1" } else { "0" },
@@ -165,6 +175,8 @@ pub fn build<'py>(
     env.set_item(intern!(py, "wsgi.input"), input)?;
     env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
     env.set_item(intern!(py, "wsgi.file_wrapper"), file_wrapper)?;
+    let (a, b, c) = crate::httpd::auth::APACHE_VERSION;
+    env.set_item(intern!(py, "apache.version"), PyTuple::new(py, [a, b, c])?)?;
     let (a, b, c) = MOD_WSGI_VERSION;
     env.set_item(
         intern!(py, "mod_wsgi.version"),

@@ -1,13 +1,30 @@
 //! `wsgi.errors`, and the objects behind `sys.stdout`/`sys.stderr`: text
 //! streams whose complete lines go to Apache's error log.
+//!
+//! As with mod_wsgi, `wsgi.errors` is an `io.TextIOWrapper` (UTF-8,
+//! errors replaced, line buffered, write-through) around a [`Log`], which
+//! then takes the encoded bytes as its buffer; a `Log` used directly (as
+//! `sys.stdout`) takes `str`.
 #![forbid(unsafe_code)]
 
 use super::{LogLevel, RequestLog};
 use pyo3::exceptions::{PyIOError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::sync::MutexExt;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::sync::{MutexExt, PyOnceLock};
+use pyo3::types::{PyByteArray, PyBytes, PyString};
 use std::sync::{Arc, Mutex};
+
+/// `io.TextIOWrapper(log, "utf-8", "replace", None, True, True)`: the
+/// text stream mod_wsgi hands out as `wsgi.errors`.
+pub fn text_wrapper<'py>(log: &Bound<'py, Log>) -> PyResult<Bound<'py, PyAny>> {
+    static WRAPPER: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let py = log.py();
+    let cls = WRAPPER.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py.import("io")?.getattr("TextIOWrapper")?.unbind())
+    })?;
+    cls.bind(py)
+        .call1((log, "utf-8", "replace", py.None(), true, true))
+}
 
 #[pyclass(module = "mod_wsgi", name = "Log", frozen)]
 pub struct Log {
@@ -81,13 +98,20 @@ impl Log {
 impl Log {
     fn write(&self, py: Python<'_>, msg: &Bound<'_, PyAny>) -> PyResult<usize> {
         self.check()?;
-        let text: String = if let Ok(s) = msg.cast::<PyString>() {
-            s.to_cow()?.into_owned()
-        } else if msg.cast::<PyBytes>().is_ok() {
-            return Err(PyTypeError::new_err(format!(
-                "{}.write() argument must be str, not bytes",
-                self.name
-            )));
+        // Bytes come from the TextIOWrapper around us (already UTF-8).
+        let (text, n): (String, usize) = if let Ok(s) = msg.cast::<PyString>() {
+            let t = s.to_cow()?.into_owned();
+            let n = t.chars().count();
+            (t, n)
+        } else if let Ok(b) = msg.cast::<PyBytes>() {
+            let b = b.as_bytes();
+            (String::from_utf8_lossy(b).into_owned(), b.len())
+        } else if let Ok(b) = msg.cast::<PyByteArray>() {
+            let b = b.to_vec();
+            (String::from_utf8_lossy(&b).into_owned(), b.len())
+        } else if msg.get_type().name()? == "memoryview" {
+            let b: Vec<u8> = msg.call_method0("tobytes")?.extract()?;
+            (String::from_utf8_lossy(&b).into_owned(), b.len())
         } else {
             return Err(PyTypeError::new_err(format!(
                 "{}.write() argument must be str, not {}",
@@ -95,7 +119,6 @@ impl Log {
                 msg.get_type().name()?
             )));
         };
-        let n = text.chars().count();
         let lines = {
             let mut p = self
                 .pending
@@ -140,6 +163,10 @@ impl Log {
     }
 
     fn readable(&self) -> bool {
+        false
+    }
+
+    fn seekable(&self) -> bool {
         false
     }
 

@@ -169,7 +169,9 @@ impl StartResponse {
                     }
                     return Err(err);
                 }
-            } else if st.pending.is_some() {
+            } else if st.headers_sent {
+                // As mod_wsgi: until the head goes out, a second call
+                // replaces the first.
                 return Err(PyRuntimeError::new_err("headers have already been sent"));
             }
         }
@@ -228,7 +230,9 @@ impl StartResponse {
 /// itself (sendfile where enabled) instead of being read into Python.
 #[pyclass(module = "mod_wsgi", name = "FileWrapper", frozen)]
 pub struct FileWrapper {
+    #[pyo3(get)]
     filelike: Py<PyAny>,
+    #[pyo3(get)]
     blksize: isize,
 }
 
@@ -344,8 +348,18 @@ pub fn run(
         Ok(r) => r,
         Err(e) => return fail(py, &e),
     };
-    let mut outcome = match pump(py, &result, state) {
-        Ok(()) => Outcome::Complete,
+    let outcome = match pump(py, &result, state) {
+        // An empty body still sends the head, before close() (as mod_wsgi).
+        Ok(()) => {
+            let mut st = lock(py, state);
+            match ensure_started(py, &mut st) {
+                Ok(()) => Outcome::Complete,
+                Err(e) => {
+                    drop(st);
+                    fail(py, &e)
+                }
+            }
+        }
         Err(e) => {
             if lock(py, state).client_gone {
                 // The client went away: mod_wsgi logs this at debug-ish level
@@ -360,18 +374,15 @@ pub fn run(
             }
         }
     };
-    // close() is always called, whatever happened above.
+    // close() is always called, whatever happened above. What it raises is
+    // logged; the response has gone out complete or not already.
     if let Ok(true) = result.hasattr("close")
         && let Err(e) = result.call_method0("close")
     {
-        outcome = fail(py, &e);
+        fail(py, &e);
     }
     if outcome == Outcome::Complete {
-        let mut st = lock(py, state);
-        if let Err(e) = ensure_started(py, &mut st) {
-            drop(st);
-            return fail(py, &e);
-        }
+        let st = lock(py, state);
         if let Some(cl) = st.content_length
             && st.written < cl
             && !st.header_only
@@ -404,14 +415,14 @@ pub fn serve(
     use super::{environ, errors::Log, input::Input};
     let made = (|| -> PyResult<_> {
         let input = Bound::new(py, Input::new(body))?;
-        let errors = Bound::new(py, Log::new(log.clone(), LogLevel::Error, "wsgi.errors"))?;
+        let errors = Bound::new(py, Log::new(log.clone(), LogLevel::Error, "<wsgi.errors>"))?;
         let fw = py.get_type::<FileWrapper>().into_any();
         let env = environ::build(
             py,
             vars,
             extras,
             input.clone().into_any(),
-            errors.clone().into_any(),
+            super::errors::text_wrapper(&errors)?,
             fw,
         )?;
         Ok((input, errors, env))
@@ -453,16 +464,18 @@ pub fn finish(py: Python<'_>, state: &Shared) -> Option<Box<dyn ResponseSink>> {
 
 fn pump(py: Python<'_>, result: &Bound<'_, PyAny>, state: &Shared) -> PyResult<()> {
     // A list or tuple is the common case: no iterator protocol needed.
-    // Every block is already there: Apache may coalesce them.
+    // Each block is still flushed as mod_wsgi does, so a response without
+    // a Content-Length from the application goes out chunked (HTTP/1.1)
+    // exactly as mod_wsgi sends it, not with one computed by Apache.
     if let Ok(list) = result.cast::<PyList>() {
         for item in list.iter() {
-            write_item(py, &item, state, false)?;
+            write_item(py, &item, state, true)?;
         }
         return Ok(());
     }
     if let Ok(t) = result.cast_exact::<PyTuple>() {
         for item in t.iter() {
-            write_item(py, &item, state, false)?;
+            write_item(py, &item, state, true)?;
         }
         return Ok(());
     }
@@ -494,8 +507,13 @@ fn write_item(
 }
 
 /// The sendfile path: only for a real file (has fileno() and is a regular
-/// file). Returns false to fall back to iterating.
+/// file) and, as with mod_wsgi, only when write() sent nothing before.
+/// Without a Content-Length from the application, the rest of the file is
+/// announced as one. Returns false to fall back to iterating.
 fn send_wrapped_file(py: Python<'_>, fw: &FileWrapper, state: &Shared) -> PyResult<bool> {
+    if lock(py, state).written > 0 {
+        return Ok(false);
+    }
     let f = fw.filelike.bind(py);
     let Ok(fd) = f.call_method0("fileno").and_then(|v| v.extract::<i32>()) else {
         return Ok(false);
@@ -513,6 +531,15 @@ fn send_wrapped_file(py: Python<'_>, fw: &FileWrapper, state: &Shared) -> PyResu
         .and_then(|v| v.extract::<u64>())
         .unwrap_or_default();
     let mut st = lock(py, state);
+    if st.content_length.is_none()
+        && !st.headers_sent
+        && let Some(head) = st.pending.as_mut()
+    {
+        let len = size.saturating_sub(offset);
+        head.headers
+            .push(("Content-Length".to_string(), len.to_string()));
+        st.content_length = Some(len);
+    }
     ensure_started(py, &mut st)?;
     let mut len = size.saturating_sub(offset);
     if let Some(cl) = st.content_length {

@@ -1,16 +1,22 @@
 //! Pure checks of what an application hands to `start_response`.
 #![forbid(unsafe_code)]
 
-/// Parses `"200 OK"`: three digits, then a space (or nothing). Returns the code.
+/// Parses `"200 OK"` as mod_wsgi validates a status line: three digits,
+/// a space, then a reason phrase (possibly empty) without control
+/// characters. Returns the code; the errors are mod_wsgi's.
 pub fn status_code(status: &str) -> Result<u16, String> {
     let b = status.as_bytes();
-    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || (b.len() > 3 && b[3] != b' ') {
-        return Err(format!(
-            "status line must start with a 3 digit status code followed by a space, got '{status}'"
-        ));
+    if b.len() < 3
+        || !b[..3].iter().all(u8::is_ascii_digit)
+        || b.get(3).is_some_and(u8::is_ascii_digit)
+    {
+        return Err("status code is not a 3 digit integer".to_string());
     }
-    if status.contains(['\r', '\n']) {
-        return Err("embedded newline in response status line".to_string());
+    if b.get(3) != Some(&b' ') {
+        return Err("no space following status code".to_string());
+    }
+    if status.chars().any(char::is_control) {
+        return Err("control character present in reason phrase".to_string());
     }
     let code: u16 = status[..3]
         .parse()
@@ -65,13 +71,27 @@ mod tests {
     #[test]
     fn status_lines() {
         assert_eq!(status_code("200 OK"), Ok(200));
-        assert_eq!(status_code("404"), Ok(404));
         assert_eq!(status_code("599 Whatever else"), Ok(599));
-        assert!(status_code("20 OK").is_err());
-        assert!(status_code("200OK").is_err());
-        assert!(status_code("abc OK").is_err());
-        assert!(status_code("200 OK\r\nX: y").is_err());
-        assert!(status_code("").is_err());
+        // An empty reason phrase is allowed, a missing space is not.
+        assert_eq!(status_code("204 "), Ok(204));
+        assert_eq!(
+            status_code("404"),
+            Err("no space following status code".to_string())
+        );
+        assert_eq!(
+            status_code("200OK"),
+            Err("no space following status code".to_string())
+        );
+        let not3 = Err("status code is not a 3 digit integer".to_string());
+        assert_eq!(status_code("20 OK"), not3);
+        assert_eq!(status_code("2000 OK"), not3);
+        assert_eq!(status_code("abc OK"), not3);
+        assert_eq!(status_code(""), not3);
+        assert_eq!(
+            status_code("200 OK\r\nX: y"),
+            Err("control character present in reason phrase".to_string())
+        );
+        assert!(status_code("200 O\tK").is_err());
     }
 
     #[test]

@@ -106,6 +106,18 @@ impl Default for Options {
 /// Writes a config: `body` may use {ROOT} (the server root, whose app/ holds
 /// the test apps), {PORT} and {APPS}.
 pub fn write_conf(root: &Path, port: u16, body: &str, o: &Options) -> PathBuf {
+    write_conf_loading(root, port, body, o, &module_path())
+}
+
+/// `write_conf` with another `wsgi_module` (the conformance test loads the
+/// C mod_wsgi with the same configuration).
+pub fn write_conf_loading(
+    root: &Path,
+    port: u16,
+    body: &str,
+    o: &Options,
+    module: &Path,
+) -> PathBuf {
     // Copy the test apps where www-data can read them.
     for e in std::fs::read_dir(apps_dir()).unwrap() {
         let e = e.unwrap();
@@ -154,7 +166,7 @@ GracefulShutdownTimeout 10
         port = port,
         level = o.log_level,
         mods = MODULES,
-        so = module_path().display(),
+        so = module.display(),
         servers = o.servers,
         threads = o.threads,
         maxspare = o.threads * o.servers,
@@ -199,9 +211,19 @@ impl Apache {
     }
 
     pub fn try_start(name: &str, body: &str, o: Options) -> Result<Apache, String> {
+        Self::try_start_loading(name, body, o, &module_path())
+    }
+
+    /// `try_start` with `module` as the `wsgi_module`.
+    pub fn try_start_loading(
+        name: &str,
+        body: &str,
+        o: Options,
+        module: &Path,
+    ) -> Result<Apache, String> {
         let root = temp_root(name);
         let port = free_port();
-        let conf = write_conf(&root, port, body, &o);
+        let conf = write_conf_loading(&root, port, body, &o, module);
         let mut cmd = Command::new(APACHE);
         cmd.arg("-f").arg(&conf).arg("-DFOREGROUND");
         cmd.env_clear()
