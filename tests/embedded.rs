@@ -2111,64 +2111,6 @@ fn shared_interpreter_warning_resolves_groups_like_a_request() {
     );
 }
 
-/// Seeds 000 and 002 in daemon mode: changing the `.wsgi` file restarts
-/// the daemon processes ("mod_wsgi will reload all the daemon processes for
-/// us"), so the next request also sees changes to the modules the script
-/// imports, as with mod_wsgi, where deployments touch the .wsgi file for
-/// that. Embedded mode re-executes only the script file, as mod_wsgi does.
-#[test]
-#[ignore = "daemon processes re-execute the script in place instead of restarting \
-            (src/daemon/worker.rs); enable once they restart as mod_wsgi's do"]
-fn touching_the_script_restarts_daemon_processes() {
-    let a = Apache::start(
-        "daemonreload",
-        "WSGIDaemonProcess reloaded processes=1 threads=2\n\
-         WSGIScriptAlias /d {ROOT}/reload/app.wsgi process-group=reloaded application-group=%{GLOBAL}\n\
-         WSGIScriptAlias /e {ROOT}/reload/app.wsgi application-group=%{GLOBAL}\n\
-         <Directory {ROOT}/reload>\n    Require all granted\n</Directory>\n",
-    );
-    let dir = a.root.join("reload");
-    let write = |helper: &str| {
-        put(
-            &dir.join("helper_mod.py"),
-            &format!("VERSION = {helper:?}\n"),
-        );
-        put(
-            &dir.join("app.wsgi"),
-            &format!(
-                "import os, sys\nsys.path.insert(0, {:?})\nimport helper_mod\n\n\
-                 def application(environ, start_response):\n    \
-                 start_response('200 OK', [('Content-Type', 'text/plain')])\n    \
-                 return [('%s %d' % (helper_mod.VERSION, os.getpid())).encode()]\n",
-                dir.display().to_string()
-            ),
-        );
-    };
-    write("first");
-    let first = a.get("/d").text();
-    assert!(first.starts_with("first "), "{first}\n{}", a.error_log());
-    assert!(a.get("/e").text().starts_with("first "));
-    std::thread::sleep(Duration::from_millis(1100));
-    write("second");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = a.get("/d");
-        if r.text().starts_with("second ") {
-            assert_ne!(r.text(), first, "same process");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the daemon kept the old helper module: {}\n{}",
-            r.text(),
-            a.error_log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    // Embedded: the script runs again, its imports stay as they were.
-    assert!(a.get("/e").text().starts_with("first "));
-}
-
 /// Issue #2 point 7: a Python that cannot start (WSGIPythonHome pointing
 /// nowhere) is logged once per child with the reason, every request gets a
 /// 500 that names it, and the child stays: no exit, no respawn loop.
