@@ -653,6 +653,12 @@ impl Exchange<'_, '_> {
         // travel) go down the filters together and are flushed once, as the
         // C module's socket buckets and the core output filter do.
         let mut unflushed = false;
+        // The first flagged block is flushed at once even so: Apache must
+        // not see the end of the body before a flush, or it would compute a
+        // Content-Length where mod_wsgi's response is chunked (or keeps the
+        // application's shorter one). Responses whose blocks fill their
+        // Content-Length come unflagged and are never flushed early.
+        let mut flushed_once = false;
         loop {
             if unflushed
                 && reader.buffered().is_empty()
@@ -699,7 +705,14 @@ impl Exchange<'_, '_> {
                     if self.r.write(data).is_err() {
                         return Err(self.client_went_away());
                     }
-                    unflushed |= flush;
+                    if flush && !flushed_once {
+                        flushed_once = true;
+                        if self.r.flush().is_err() {
+                            return Err(self.client_went_away());
+                        }
+                    } else {
+                        unflushed |= flush;
+                    }
                 }
                 Frame::File { offset, len } => {
                     let fd = reader.get_mut().fds.pop_front().ok_or_else(|| {

@@ -464,18 +464,24 @@ pub fn finish(py: Python<'_>, state: &Shared) -> Option<Box<dyn ResponseSink>> {
 
 fn pump(py: Python<'_>, result: &Bound<'_, PyAny>, state: &Shared) -> PyResult<()> {
     // A list or tuple is the common case: no iterator protocol needed.
-    // Each block is still flushed as mod_wsgi does, so a response without
-    // a Content-Length from the application goes out chunked (HTTP/1.1)
-    // exactly as mod_wsgi sends it, not with one computed by Apache.
+    // Each block is flushed as mod_wsgi does, so a response without a
+    // Content-Length goes out chunked (HTTP/1.1) exactly as mod_wsgi sends
+    // it, and one shorter than its Content-Length keeps that header, not a
+    // length Apache computed. When the blocks fill the application's
+    // Content-Length, flushing changes nothing the client sees: they (usually
+    // one) go out with the end of the response, in one write, and in daemon
+    // mode in one frame write instead of two.
     if let Ok(list) = result.cast::<PyList>() {
+        let flush = must_flush_blocks(py, state, list.iter());
         for item in list.iter() {
-            write_item(py, &item, state, true)?;
+            write_item(py, &item, state, flush)?;
         }
         return Ok(());
     }
     if let Ok(t) = result.cast_exact::<PyTuple>() {
+        let flush = must_flush_blocks(py, state, t.iter());
         for item in t.iter() {
-            write_item(py, &item, state, true)?;
+            write_item(py, &item, state, flush)?;
         }
         return Ok(());
     }
@@ -489,6 +495,27 @@ fn pump(py: Python<'_>, result: &Bound<'_, PyAny>, state: &Shared) -> PyResult<(
         write_item(py, &item?, state, true)?;
     }
     Ok(())
+}
+
+/// Whether the blocks of a list or tuple response must each be flushed to
+/// look as mod_wsgi's do: unless they are all bytes and fill the
+/// application's Content-Length.
+fn must_flush_blocks<'py>(
+    py: Python<'py>,
+    state: &Shared,
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+) -> bool {
+    let Some(cl) = lock(py, state).content_length else {
+        return true;
+    };
+    let mut total = 0u64;
+    for item in items {
+        match item.cast::<PyBytes>() {
+            Ok(b) => total += b.as_bytes().len() as u64,
+            Err(_) => return true,
+        }
+    }
+    total < cl
 }
 
 fn write_item(
