@@ -1586,7 +1586,12 @@ fn touching_the_script_restarts_the_daemon_and_resends_the_request() {
         log.contains("Force restart of process 'reloaded': WSGI script"),
         "{log}"
     );
-    assert!(log.contains("its WSGI script file changed"), "{log}");
+    // The parent logs why the daemon left once it has reaped it.
+    assert!(
+        a.wait_log("its WSGI script file changed", Duration::from_secs(20)),
+        "{}",
+        a.error_log()
+    );
     // Reloading off: same process, old code.
     assert_eq!(answer(a.get("/off")), ("first".to_string(), fixed_pid, 0));
 }
