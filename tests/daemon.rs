@@ -1456,30 +1456,7 @@ fn yielded_blocks_reach_the_client_before_the_next_is_produced_in_daemon_mode() 
         daemon_conf("processes=1 threads=2")
     );
     let a = Apache::start("d_slowstream", &conf);
-    let marker = a.root.join("run/seen-first-block");
-    let mut s = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    write!(
-        s,
-        "GET /s?{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-        marker.display()
-    )
-    .unwrap();
-    // The generator waits for the marker file; if the first block were held
-    // back until the second, this read would time out.
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&got).contains("first block") {
-        let n = s
-            .read(&mut buf)
-            .expect("first block was not sent while the generator waited");
-        assert!(n > 0, "connection closed early");
-        got.extend_from_slice(&buf[..n]);
-    }
-    assert!(!String::from_utf8_lossy(&got).contains("second block"));
-    std::fs::write(&marker, b"").unwrap();
-    let _ = s.read_to_end(&mut got);
-    assert!(String::from_utf8_lossy(&got).contains("second block"));
+    common::assert_blocks_arrive_one_by_one(&a, "/s");
 }
 
 #[test]

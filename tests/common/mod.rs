@@ -556,3 +556,33 @@ pub fn json_field(body: &str, key: &str) -> String {
     let end = rest.find([',', '}']).unwrap_or(rest.len());
     rest[..end].trim().trim_matches('"').to_string()
 }
+
+/// GETs `path` of tests/apps/slow_stream.wsgi, whose generator yields a
+/// first block, waits for a marker file, then yields a second: checks that
+/// the first block reaches the client while the generator waits.
+pub fn assert_blocks_arrive_one_by_one(a: &Apache, path: &str) {
+    let marker = a.root.join("run/seen-first-block");
+    let mut s = TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    write!(
+        s,
+        "GET {path}?{} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        marker.display()
+    )
+    .unwrap();
+    // If the first block were held back until the second, this read would
+    // time out.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("first block") {
+        let n = s
+            .read(&mut buf)
+            .expect("first block was not sent while the generator waited");
+        assert!(n > 0, "connection closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&got).contains("second block"));
+    std::fs::write(&marker, b"").unwrap();
+    let _ = s.read_to_end(&mut got);
+    assert!(String::from_utf8_lossy(&got).contains("second block"));
+}
