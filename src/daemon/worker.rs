@@ -1269,13 +1269,15 @@ fn serve_request(
             uri,
         });
     }
-    if head.script_reloading && script_changed(sh, &head) {
-        let script = String::from_utf8_lossy(if head.handler_script.is_empty() {
-            &head.script_filename
-        } else {
-            &head.handler_script
-        })
-        .into_owned();
+    let script = RequestScript::of(&head);
+    let reader = Arc::new(Mutex::new(reader));
+    // One GIL hold: the script-reloading check, then the request.
+    let outcome = init::with_gil(|py| {
+        let changed = head.script_reloading && sh.scripts.is_stale(py, &script.path, script.mtime);
+        (!changed).then(|| run_request(py, sh, &head, &request_id, &conn, &reader, &script))
+    });
+    let Some(outcome) = outcome else {
+        let script = &script.path;
         say(
             Level::Info,
             &format!(
@@ -1292,11 +1294,9 @@ fn serve_request(
             w.flush()
         });
         sh.active.lock().unwrap_or_else(|e| e.into_inner())[index] = None;
-        drain_unread_body(&head, &mut reader);
+        drain_unread_body(&head, &mut reader.lock().unwrap_or_else(|e| e.into_inner()));
         return gone(stream);
-    }
-    let reader = Arc::new(Mutex::new(reader));
-    let outcome = init::with_gil(|py| run_request(py, sh, &head, &request_id, &conn, &reader));
+    };
     sh.active.lock().unwrap_or_else(|e| e.into_inner())[index] = None;
     let complete = matches!(outcome, response::Outcome::Complete);
     // A body sent unasked (or the rest of a body frame) may be left unread
@@ -1369,17 +1369,30 @@ fn serve_request(
     }
 }
 
-/// Whether the script this request runs was loaded here and has changed on
-/// disk since (script reloading, daemon mode).
-fn script_changed(sh: &Shared, head: &RequestHead) -> bool {
-    let path = if head.handler_script.is_empty() {
-        &head.script_filename
-    } else {
-        &head.handler_script
-    };
-    let path = String::from_utf8_lossy(path);
-    let mtime = script::file_mtime(&path);
-    init::with_gil(|py| sh.scripts.is_stale(py, &path, mtime))
+/// The script file a request runs, stat'ed once per request.
+struct RequestScript {
+    /// WSGIHandlerScript when one is set (it serves the request in place of
+    /// the requested file, still SCRIPT_FILENAME), else the script file.
+    path: String,
+    /// Its mtime with script reloading on, else 0.
+    mtime: i64,
+}
+
+impl RequestScript {
+    fn of(head: &RequestHead) -> RequestScript {
+        let path = if head.handler_script.is_empty() {
+            &head.script_filename
+        } else {
+            &head.handler_script
+        };
+        let path = String::from_utf8_lossy(path).into_owned();
+        let mtime = if head.script_reloading {
+            script::file_mtime(&path)
+        } else {
+            0
+        };
+        RequestScript { path, mtime }
+    }
 }
 
 /// A small body sent unasked may be left unread when the request is
@@ -1408,6 +1421,7 @@ fn run_request(
     request_id: &str,
     conn: &Arc<Conn>,
     reader: &Arc<Mutex<FrameReader<Sock>>>,
+    script: &RequestScript,
 ) -> response::Outcome {
     let group = &sh.group;
     let var = |k: &[u8]| {
@@ -1433,19 +1447,7 @@ fn run_request(
     let filename = String::from_utf8_lossy(&head.script_filename).into_owned();
     let callable = String::from_utf8_lossy(&head.callable_object).into_owned();
     let application_group = String::from_utf8_lossy(&head.application_group).into_owned();
-    // WSGIHandlerScript: that script serves the request in place of the
-    // requested file (still SCRIPT_FILENAME).
     let handler_script = String::from_utf8_lossy(&head.handler_script).into_owned();
-    let script_path = if handler_script.is_empty() {
-        &filename
-    } else {
-        &handler_script
-    };
-    let mtime = if head.script_reloading {
-        script::file_mtime(script_path)
-    } else {
-        0
-    };
     let cx = script::LoadContext {
         process_group: &group.name,
         application_group: &application_group,
@@ -1462,8 +1464,8 @@ fn run_request(
     let Some(app) = script::load_application(
         py,
         &sh.scripts,
-        script_path,
-        mtime,
+        &script.path,
+        script.mtime,
         head.script_reloading,
         &callable,
         &cx,
