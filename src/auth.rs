@@ -159,7 +159,7 @@ pub(crate) fn check_groups(r: &Request, require_args: &str) -> Authz {
         return Authz::DeniedNoUser;
     };
     let _current = CurrentRequest::enter(r);
-    let pid = std::process::id();
+    let pid = crate::process_id();
     let Some(script) = dir_config(r).auth_group_script().cloned() else {
         log::server(
             None,
@@ -289,7 +289,7 @@ pub(crate) fn access_checker(r: &Request) -> c_int {
                 &format!(
                     "mod_wsgi (pid={}): Indicator of host accessibility returned from '{path}' \
                      must a boolean or None.",
-                    std::process::id()
+                    crate::process_id()
                 ),
             );
             Some(false)
@@ -310,7 +310,7 @@ pub(crate) fn access_checker(r: &Request) -> c_int {
                 Level::Error,
                 &format!(
                     "mod_wsgi (pid={}): Client denied by server configuration: '{filename}'.",
-                    std::process::id()
+                    crate::process_id()
                 ),
             );
             crate::httpd::sys::HTTP_FORBIDDEN as c_int
@@ -324,7 +324,7 @@ fn no_script(noun: &str) {
         Level::Error,
         &format!(
             "mod_wsgi (pid={}): Location of WSGI {noun} script not provided.",
-            std::process::id()
+            crate::process_id()
         ),
     );
 }
@@ -357,7 +357,7 @@ fn call<R>(
                 Level::Error,
                 &format!(
                     "mod_wsgi (pid={}): Target WSGI {} script '{}' {}",
-                    std::process::id(),
+                    crate::process_id(),
                     role.noun,
                     script.path,
                     role.missing
@@ -402,7 +402,7 @@ pub(crate) fn call_function<R>(
     args: impl for<'py> FnOnce(Python<'py>) -> PyResult<Vec<Bound<'py, PyAny>>>,
     interpret: impl for<'py> FnOnce(Python<'py>, &Bound<'py, PyAny>) -> PyResult<R>,
 ) -> Called<R> {
-    let pid = std::process::id();
+    let pid = crate::process_id();
     let path = script.path.as_str();
     let scripts = match crate::handler::embedded_scripts() {
         Ok(s) => s,

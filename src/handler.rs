@@ -86,7 +86,7 @@ pub(crate) fn post_config(s: &Server) {
         Level::Info,
         &format!(
             "mod_wsgi (pid={}): mod_wsgi-rs {} configured, Python {} embedded in Apache's children.",
-            std::process::id(),
+            crate::process_id(),
             env!("CARGO_PKG_VERSION"),
             init::BUILD_PYTHON
         ),
@@ -140,7 +140,7 @@ fn warn_shared_interpreter(main: &Server) {
                  mod_wsgi-rs does not create sub-interpreters yet: they share one Python interpreter per \
                  process (sys.modules, os.environ, settings). Set 'WSGIApplicationGroup %{{GLOBAL}}' to \
                  make this explicit, or give each its own daemon process group. Scripts: {}.",
-                std::process::id(),
+                crate::process_id(),
                 scripts.len(),
                 scripts.join(", ")
             ),
@@ -163,7 +163,7 @@ pub(crate) fn settings(sc: &config::ServerConfig) -> init::Settings {
 
 pub(crate) fn child_init(pchild: &Pool, s: &Server) {
     let sc = server_config(s);
-    let pid = std::process::id();
+    let pid = crate::process_id();
     // Access-control scripts always run here, so they need Python even
     // under WSGIRestrictEmbedded On (as mod_wsgi's wsgi_python_required).
     let access_scripts = crate::module::globals().is_some_and(|g| g.access_scripts);
@@ -221,7 +221,7 @@ pub(crate) fn child_init(pchild: &Pool, s: &Server) {
                 Level::Info,
                 &format!(
                     "mod_wsgi (pid={}): Destroying interpreters.",
-                    std::process::id()
+                    crate::process_id()
                 ),
             );
             init::finalize();
@@ -236,7 +236,7 @@ fn import_scripts(s: &Server) {
         return;
     };
     let Some(process) = PROCESS.get() else { return };
-    let pid = std::process::id();
+    let pid = crate::process_id();
     for imp in g
         .import_scripts()
         .iter()
@@ -521,7 +521,7 @@ pub(crate) fn handler(r: &Request) -> c_int {
         None => return crate::httpd::DECLINED,
     };
     let _current = CurrentRequest::enter(r);
-    let pid = std::process::id();
+    let pid = crate::process_id();
     let filename = r
         .filename()
         .map(|f| f.to_string_lossy().into_owned())
@@ -986,7 +986,7 @@ fn note_group(r: &Request, process: &Process, group: &str, script: &str) {
                  ('{script}') share one Python interpreter in this process: mod_wsgi-rs does not isolate \
                  application groups in sub-interpreters yet. Use 'WSGIApplicationGroup %{{GLOBAL}}' to \
                  silence this, or separate daemon process groups.",
-                std::process::id(),
+                crate::process_id(),
             ),
         );
     }

@@ -29,3 +29,23 @@ mod httpd;
 pub mod module;
 pub mod python;
 pub mod wsgi;
+
+/// This process's id, as log lines show it (`mod_wsgi (pid=…)`), without a
+/// `getpid` system call per request: Apache's children note it in
+/// `child_init` and daemon processes as they start (see
+/// [`note_process_id`]). Elsewhere (Apache's parent, tests) it asks the
+/// kernel each time.
+pub fn process_id() -> u32 {
+    match PROCESS_ID.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => std::process::id(),
+        pid => pid,
+    }
+}
+
+static PROCESS_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Records the id of a process that will serve requests and will not fork
+/// again to serve them: an Apache child, a daemon process.
+pub(crate) fn note_process_id() {
+    PROCESS_ID.store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
+}

@@ -159,7 +159,7 @@ fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
                 Level::Crit,
                 &format!(
                     "mod_wsgi (pid={}): internal error in {what}: {msg}",
-                    std::process::id()
+                    crate::process_id()
                 ),
             );
             fallback
@@ -508,6 +508,7 @@ unsafe extern "C" fn hook_post_config(
 unsafe extern "C" fn hook_child_init(p: *mut sys::apr_pool_t, s: *mut sys::server_rec) {
     guard("child_init", (), || {
         log::install_logger();
+        crate::note_process_id();
         // SAFETY: pchild and the main server are live for the child's life.
         let (pool, s) = unsafe { (Pool::from_ptr(p), Server::from_ptr(s)) };
         // ---- daemon mode (branch daemon): close the daemons' sockets.

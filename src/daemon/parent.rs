@@ -108,7 +108,7 @@ fn say(level: ApLevel, msg: &str) {
     log::server(
         None,
         level,
-        &format!("mod_wsgi (pid={}): {msg}", std::process::id()),
+        &format!("mod_wsgi (pid={}): {msg}", crate::process_id()),
     );
 }
 
@@ -129,7 +129,7 @@ fn socket_path(pconf: &Pool, s: &Server, d: &DaemonProcess) -> Option<PathBuf> {
     // WSGISocketRotation Off drops the generation, so that an old child
     // still finishing keep-alive requests after a graceful restart reaches
     // the new daemons at the same path.
-    let pid = std::process::id();
+    let pid = crate::process_id();
     Some(PathBuf::from(if sc.socket_rotation() {
         format!("{prefix}.{pid}.{}.{}.sock", sys::config_generation(), d.id)
     } else {
@@ -237,7 +237,7 @@ pub(crate) fn post_config(pconf: &Pool, s: &Server) {
     REGISTRY.set(
         pconf,
         Mutex::new(Registry {
-            parent_pid: std::process::id(),
+            parent_pid: crate::process_id(),
             groups,
         }),
     );
@@ -338,7 +338,7 @@ pub(crate) fn on_other_child(event: OtherChild, key: usize) {
         OtherChild::Unregister | OtherChild::Other => return,
     };
     let Some(mut reg) = lock() else { return };
-    if reg.parent_pid != std::process::id() {
+    if reg.parent_pid != crate::process_id() {
         return;
     }
     let Some(rec) = reg.groups.get_mut(gi).and_then(|g| g.slots.get_mut(si)) else {
@@ -394,7 +394,7 @@ pub(crate) fn child_init() {
 /// shutdown-timeout, SIGKILL the rest, remove the sockets.
 fn shutdown() {
     let Some(mut reg) = lock() else { return };
-    if reg.parent_pid != std::process::id() {
+    if reg.parent_pid != crate::process_id() {
         // An Apache child (or daemon) running pool cleanups at exit.
         return;
     }

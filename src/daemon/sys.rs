@@ -44,6 +44,7 @@ unsafe fn fork() -> io::Result<Forked> {
     // SAFETY: the caller guarantees a single-threaded process.
     let pid = cvt(unsafe { libc::fork() })?;
     Ok(if pid == 0 {
+        crate::note_process_id();
         Forked::Child
     } else {
         Forked::Parent(pid as u32)
@@ -1003,7 +1004,7 @@ mod tests {
 
     #[test]
     fn descriptors_travel_with_their_bytes_in_order() {
-        let dir = std::env::temp_dir().join(format!("mwsgi-fd-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("mwsgi-fd-{}", crate::process_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (p1, p2) = (dir.join("one"), dir.join("two"));
         std::fs::write(&p1, b"first file").unwrap();

@@ -47,7 +47,7 @@ fn say(level: Level, msg: &str) {
     log::server(
         None,
         level,
-        &format!("mod_wsgi (pid={}): {msg}", std::process::id()),
+        &format!("mod_wsgi (pid={}): {msg}", crate::process_id()),
     );
 }
 
@@ -980,7 +980,7 @@ impl Slab {
 fn reuse_budget() -> u32 {
     use std::sync::atomic::AtomicU32;
     static NEXT: AtomicU32 = AtomicU32::new(0x9e37_79b9);
-    let x = NEXT.fetch_add(0x9e37_79b9, Ordering::Relaxed) ^ std::process::id();
+    let x = NEXT.fetch_add(0x9e37_79b9, Ordering::Relaxed) ^ crate::process_id();
     16 + (x.rotate_left(7) % 32)
 }
 
@@ -1209,7 +1209,7 @@ fn serve_request(
     } else {
         let hello = Hello {
             role: Peer::Daemon,
-            pid: std::process::id(),
+            pid: crate::process_id(),
         };
         FrameWriter::with_buffer(
             Sock(stream.clone()),

@@ -76,7 +76,7 @@ pub fn load_application_or<'py>(
     cx: &LoadContext<'_>,
     log: &dyn RequestLog,
 ) -> Result<Bound<'py, PyAny>, Unavailable> {
-    let pid = std::process::id();
+    let pid = crate::process_id();
     let on_load = |path: &str| {
         log.log(
             LogLevel::Info,
