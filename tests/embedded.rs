@@ -1393,6 +1393,51 @@ fn close_is_called_when_the_client_disconnects() {
     assert_eq!(a.get("/d?/nonexistent/marker").status, 200);
 }
 
+/// A complete response reaches the client before close() is called and
+/// before the request is cleaned up, as mod_wsgi's does: the application's
+/// clean-up in close() does not delay the answer. (It also lets Apache serve
+/// the client's next request on the same thread.)
+#[test]
+fn the_body_reaches_the_client_before_close_returns() {
+    use std::io::{Read, Write};
+    let a = Apache::start("slow-close", "WSGIScriptAlias /c {APPS}/slow_close.wsgi\n");
+    let marker = a.root.join("run/body-read");
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", a.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET /c?{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        marker.display()
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("complete before close\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "connection closed early: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    std::fs::write(&marker, b"").unwrap();
+    assert!(
+        a.wait_log("SLOW-CLOSE", Duration::from_secs(30)),
+        "close() never finished:\n{}",
+        a.error_log()
+    );
+    assert!(
+        a.error_log()
+            .contains("SLOW-CLOSE saw the client read the body"),
+        "the body went out only after close() returned:\n{}",
+        a.error_log()
+    );
+    let head = String::from_utf8_lossy(&got).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("Content-Length: 22\r\n"), "{head}");
+}
+
 /// Issue #2 point 5: wsgi.file_wrapper over a real file goes out through
 /// Apache's file buckets (Python's read() is never called), honours a
 /// shorter Content-Length, and falls back to iterating a file-like object

@@ -123,7 +123,7 @@ pub(crate) fn forward(
     vars: &[(&[u8], &[u8])],
     t: &Target<'_>,
 ) -> c_int {
-    let pid = std::process::id();
+    let pid = crate::process_id();
     let name = &group.name;
     let request_id = r.log_id().to_string_lossy().into_owned();
     let uri = r.uri().to_string_lossy().into_owned();
@@ -659,12 +659,15 @@ impl Exchange<'_, '_> {
         // application's shorter one). Responses whose blocks fill their
         // Content-Length come unflagged and are never flushed early.
         let mut flushed_once = false;
+        // Body bytes went down the filters after the last flush.
+        let mut held = false;
         loop {
             if unflushed
                 && reader.buffered().is_empty()
                 && !sys::readable_now(reader.get_ref().stream.as_fd())
             {
                 unflushed = false;
+                held = false;
                 if self.r.flush().is_err() {
                     return Err(self.client_went_away());
                 }
@@ -705,8 +708,10 @@ impl Exchange<'_, '_> {
                     if self.r.write(data).is_err() {
                         return Err(self.client_went_away());
                     }
+                    held = true;
                     if flush && !flushed_once {
                         flushed_once = true;
+                        held = false;
                         if self.r.flush().is_err() {
                             return Err(self.client_went_away());
                         }
@@ -723,7 +728,19 @@ impl Exchange<'_, '_> {
                     }
                     self.send_file(fd, offset, len)?;
                 }
-                Frame::End => return Ok(()),
+                Frame::End => {
+                    // The rest goes to the client now, not with the end of
+                    // the request: httpd looks for a pipelined next request
+                    // before it passes that end, and a client that has its
+                    // answer may have sent one by then, which this thread
+                    // then serves without handing the connection back to
+                    // the MPM's listener. (A failure here means the client
+                    // went away; the daemon is done either way.)
+                    if held {
+                        let _ = self.r.flush();
+                    }
+                    return Ok(());
+                }
                 Frame::Error {
                     kind: ErrorKind::Restarting,
                     ..
@@ -777,7 +794,7 @@ impl Exchange<'_, '_> {
             Level::Debug,
             &format!(
                 "mod_wsgi (pid={}): Sending {len} bytes from offset {offset} of a file passed by the daemon process (sendfile {}).",
-                std::process::id(),
+                crate::process_id(),
                 if self.sendfile { "on" } else { "off" }
             ),
         );

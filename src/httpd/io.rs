@@ -152,6 +152,19 @@ impl ResponseSink for ApacheSink {
         self.r.get().flush()
     }
 
+    fn body_complete(&mut self) -> io::Result<()> {
+        // Sent now, in the handler, rather than with the end of the request:
+        // httpd looks for a pipelined next request before it passes the end
+        // of this one, and a client that already has its answer may have
+        // sent one by then. The worker thread then serves it at once instead
+        // of handing the connection back to the MPM's listener: mod_wsgi
+        // flushes every block, and gets this for free.
+        if self.suppress_body {
+            return Ok(());
+        }
+        self.r.get().flush()
+    }
+
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()> {
         if self.suppress_body {
             return Ok(());

@@ -47,6 +47,14 @@ pub trait ResponseSink: Send {
         self.write(data)?;
         self.flush()
     }
+    /// The application has produced the whole body, and blocks written
+    /// without a flush are still held back. A sink whose held-back bytes
+    /// wait for the end of the request anyway (a daemon's: the end frame
+    /// follows) does nothing; Apache's flushes them now (see
+    /// [`crate::httpd::io::ApacheSink`]).
+    fn body_complete(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// Sends `len` bytes of the open file `fd` from `offset`. `fd` is
     /// borrowed from a Python file object for the duration of the call.
     fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> io::Result<()>;

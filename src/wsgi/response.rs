@@ -23,6 +23,8 @@ pub struct State {
     header_only: bool,
     /// Set when writing to the client failed: the rest is discarded.
     client_gone: bool,
+    /// Body bytes went to the sink without a flush after them.
+    unflushed: bool,
 }
 
 pub type Shared = Arc<Mutex<State>>;
@@ -37,6 +39,7 @@ impl State {
             written: 0,
             header_only,
             client_gone: false,
+            unflushed: false,
         }))
     }
 }
@@ -92,6 +95,7 @@ fn write_block(py: Python<'_>, shared: &Shared, data: &[u8], flush: bool) -> PyR
             sink.write(chunk)
         }
     });
+    st.unflushed = !flush;
     if let Err(e) = r {
         st.client_gone = true;
         return Err(PyIOError::new_err(e.to_string()));
@@ -328,7 +332,7 @@ pub fn run(
         Ok(s) => s,
         Err(_) => return Outcome::FailedBeforeHeaders,
     };
-    let pid = std::process::id();
+    let pid = crate::process_id();
     let fail = |py: Python<'_>, e: &PyErr| {
         log_exception(
             py,
@@ -353,7 +357,10 @@ pub fn run(
         Ok(()) => {
             let mut st = lock(py, state);
             match ensure_started(py, &mut st) {
-                Ok(()) => Outcome::Complete,
+                Ok(()) => {
+                    complete_body(py, &mut st);
+                    Outcome::Complete
+                }
                 Err(e) => {
                     drop(st);
                     fail(py, &e)
@@ -430,7 +437,7 @@ pub fn serve(
     let (input, errors, env) = match made {
         Ok(v) => v,
         Err(e) => {
-            let pid = std::process::id();
+            let pid = crate::process_id();
             log_exception(
                 py,
                 &*log,
@@ -454,6 +461,21 @@ pub fn serve(
     input.get().detach_source(py);
     errors.get().flush_pending(py);
     outcome
+}
+
+/// Tells the sink the body is complete when blocks are held back unflushed,
+/// before `close()` and the clean-up that follow (see
+/// [`ResponseSink::body_complete`]). A failure means the client went away;
+/// there is nothing left to lose.
+fn complete_body(py: Python<'_>, st: &mut State) {
+    if !std::mem::take(&mut st.unflushed) || st.client_gone {
+        return;
+    }
+    if let Some(sink) = st.sink.as_mut()
+        && py.detach(|| sink.body_complete()).is_err()
+    {
+        st.client_gone = true;
+    }
 }
 
 /// Finishes with the sink: no object the application kept can reach the
