@@ -69,25 +69,36 @@ const MAX_PENDING_FDS: usize = 8;
 
 impl std::io::Read for FdReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        // Wait in short slices: when httpd stops this child ungracefully it
-        // closes the client sockets; a thread blocked here for the whole
+        // A blocking recvmsg, with no poll before it: one system call per
+        // read when the daemon has answered. The socket's receive timeout
+        // is at most STOP_CHECK (see `read_slice`), so a wait is cut into
+        // slices: when httpd stops this child ungracefully it closes the
+        // client sockets, and a thread blocked here for the whole
         // socket-timeout would keep the child alive until it is SIGKILLed.
         let start = Instant::now();
         loop {
-            let slice = match self.timeout {
-                Some(t) => match t.checked_sub(start.elapsed()) {
-                    Some(left) if !left.is_zero() => left.min(STOP_CHECK),
-                    _ => {
+            let mut got = Vec::new();
+            match sys::recv_with_fds(self.stream.as_fd(), buf, &mut got) {
+                Ok(n) => {
+                    self.fds.extend(got);
+                    if self.fds.len() > MAX_PENDING_FDS {
                         return Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "timed out waiting for the daemon process",
+                            std::io::ErrorKind::InvalidData,
+                            "the daemon process sent file descriptors without file frames",
                         ));
                     }
-                },
-                None => STOP_CHECK,
-            };
-            if sys::poll_readable(self.stream.as_fd(), slice)? {
-                break;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if let Some(t) = self.timeout
+                && start.elapsed() >= t
+            {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "timed out waiting for the daemon process",
+                ));
             }
             if self.client_closed.closed() {
                 return Err(std::io::Error::new(
@@ -96,17 +107,13 @@ impl std::io::Read for FdReader<'_> {
                 ));
             }
         }
-        let mut got = Vec::new();
-        let n = sys::recv_with_fds(self.stream.as_fd(), buf, &mut got)?;
-        self.fds.extend(got);
-        if self.fds.len() > MAX_PENDING_FDS {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "the daemon process sent file descriptors without file frames",
-            ));
-        }
-        Ok(n)
     }
+}
+
+/// The receive timeout a daemon connection gets: one slice of a wait for
+/// the daemon (socket-timeout, when shorter, is the whole wait).
+fn read_slice(timeout: Option<Duration>) -> Duration {
+    timeout.map_or(STOP_CHECK, |t| t.min(STOP_CHECK))
 }
 
 /// Bytes as a latin-1 `String` (header text travels as bytes).
@@ -256,7 +263,7 @@ pub(crate) fn forward(
             }
         };
         if !conn.greeted || conn.timeout != timeout {
-            let _ = conn.stream.set_read_timeout(timeout);
+            let _ = conn.stream.set_read_timeout(Some(read_slice(timeout)));
             let _ = conn.stream.set_write_timeout(timeout);
             conn.timeout = timeout;
         }

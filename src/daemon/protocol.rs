@@ -406,7 +406,7 @@ impl RequestHeadRef<'_> {
             script_filename: m.script_filename.to_vec(),
             callable_object: m.callable_object.to_vec(),
             handler_script: m.handler_script.to_vec(),
-            cgi_vars: self.cgi_vars.to_vec(),
+            cgi_vars: self.cgi_vars.to_owned_pairs(),
         }
     }
 }
@@ -428,7 +428,7 @@ pub struct RequestHead {
     pub callable_object: Vec<u8>,
     pub handler_script: Vec<u8>,
     /// The CGI variables as ordered (name, value) byte pairs.
-    pub cgi_vars: Vec<(Vec<u8>, Vec<u8>)>,
+    pub cgi_vars: OwnedPairs,
 }
 
 impl RequestHead {
@@ -453,12 +453,7 @@ impl RequestHead {
 
     /// Append this head as a frame; see [`encode_request_head`].
     pub fn encode(&self, limits: &Limits, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
-        encode_request_head(
-            &self.meta(),
-            self.cgi_vars.iter().map(|(n, v)| (n, v)),
-            limits,
-            out,
-        )
+        encode_request_head(&self.meta(), self.cgi_vars.iter(), limits, out)
     }
 }
 
@@ -539,6 +534,77 @@ impl<'a> Pairs<'a> {
     /// Copy into owned pairs.
     pub fn to_vec(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
         self.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect()
+    }
+
+    /// Copy into one owned run of bytes: a single allocation, where
+    /// [`Pairs::to_vec`] makes two per pair (some 80 for a request's CGI
+    /// variables, in a daemon's hot path).
+    pub fn to_owned_pairs(&self) -> OwnedPairs {
+        OwnedPairs {
+            bytes: self.bytes.to_vec(),
+            count: self.count,
+        }
+    }
+}
+
+/// Owned (name, value) byte pairs, kept in their wire layout: one buffer.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct OwnedPairs {
+    bytes: Vec<u8>,
+    count: u32,
+}
+
+impl OwnedPairs {
+    /// The pairs, borrowed.
+    pub fn as_pairs(&self) -> Pairs<'_> {
+        Pairs {
+            bytes: &self.bytes,
+            count: self.count,
+        }
+    }
+
+    /// The pairs in order.
+    pub fn iter(&self) -> PairsIter<'_> {
+        self.as_pairs().iter()
+    }
+
+    /// The value of the first pair with exactly this name.
+    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.as_pairs().get(name)
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl<K: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(K, V)> for OwnedPairs {
+    /// Panics if a name or value is 4 GiB or more, or there are 2^32 pairs
+    /// (the wire format's limits).
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut bytes = Vec::new();
+        push_pairs(pairs, &mut bytes, |_, _| Ok(()))
+            .expect("pairs within the wire format's limits");
+        let count = u32::from_le_bytes(bytes[..4].try_into().expect("a count prefix"));
+        bytes.drain(..4);
+        OwnedPairs { bytes, count }
+    }
+}
+
+impl std::fmt::Debug for OwnedPairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.iter()
+                    .map(|(n, v)| (String::from_utf8_lossy(n), String::from_utf8_lossy(v))),
+            )
+            .finish()
     }
 }
 
@@ -2144,14 +2210,16 @@ mod tests {
             script_filename: b"/srv/app/wsgi.py".to_vec(),
             callable_object: b"application".to_vec(),
             handler_script: Vec::new(),
-            cgi_vars: vec![
+            cgi_vars: [
                 (b"REQUEST_METHOD".to_vec(), b"POST".to_vec()),
                 (b"PATH_INFO".to_vec(), b"/caf\xc3\xa9/\xff\xfe".to_vec()),
                 (b"QUERY_STRING".to_vec(), Vec::new()),
                 (b"HTTP_X_NUL".to_vec(), b"a\0b".to_vec()),
                 (Vec::new(), b"empty name".to_vec()),
                 (b"SERVER_PORT".to_vec(), b"80".to_vec()),
-            ],
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 
@@ -2259,6 +2327,29 @@ mod tests {
         for (peer, bytes, expected) in streams() {
             assert_eq!(decode_pieces(peer, &[&bytes]).unwrap(), expected);
         }
+    }
+
+    #[test]
+    fn owned_pairs_keep_order_duplicates_and_odd_bytes() {
+        let pairs = [
+            (&b"A"[..], &b"1"[..]),
+            (b"", b"empty name"),
+            (b"A", b"second A"),
+            (b"B", b"\0\xff"),
+            (b"C", b""),
+        ];
+        let owned: OwnedPairs = pairs.iter().copied().collect();
+        assert_eq!(owned.len(), 5);
+        assert!(!owned.is_empty());
+        assert_eq!(owned.iter().collect::<Vec<_>>(), pairs.to_vec());
+        assert_eq!(owned.get(b"A"), Some(&b"1"[..]), "the first of two");
+        assert_eq!(owned.get(b"C"), Some(&b""[..]));
+        assert_eq!(owned.get(b"D"), None);
+        // Borrowed from a decoded frame and copied: the same pairs.
+        assert_eq!(owned.as_pairs().to_owned_pairs(), owned);
+        let none: OwnedPairs = std::iter::empty::<(&[u8], &[u8])>().collect();
+        assert!(none.is_empty() && none.iter().next().is_none());
+        assert_eq!(none, OwnedPairs::default());
     }
 
     #[test]

@@ -628,6 +628,8 @@ pub fn relisten(listener: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
 /// per file frame, and Linux never joins two of its messages carrying
 /// descriptors into one read.
 const MAX_FDS_PER_READ: usize = 4;
+/// Room for `CMSG_SPACE` of that many descriptors (40 bytes on Linux).
+const CONTROL_WORDS: usize = 8;
 
 /// `sendmsg` of `bytes` with `fd` attached (SCM_RIGHTS): the receiver gets
 /// its own descriptor for the same open file. Returns how many bytes went;
@@ -681,8 +683,10 @@ pub fn recv_with_fds(
     let int = std::mem::size_of::<libc::c_int>();
     // SAFETY: pure arithmetic.
     let space = unsafe { libc::CMSG_SPACE((int * MAX_FDS_PER_READ) as u32) } as usize;
-    // u64s keep the control buffer aligned for cmsghdr.
-    let mut control = vec![0u64; space.div_ceil(8)];
+    // u64s keep the control buffer aligned for cmsghdr; on the stack, as
+    // this runs for every read of a daemon's response.
+    let mut control = [0u64; CONTROL_WORDS];
+    assert!(space <= CONTROL_WORDS * 8);
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr() as *mut c_void,
         iov_len: buf.len(),

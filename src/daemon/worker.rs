@@ -1253,9 +1253,8 @@ fn serve_request(
     }
     let var = |k: &[u8]| {
         head.cgi_vars
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .get(k)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     };
     let request_id =
         var(b"mod_wsgi.request_id").unwrap_or_else(|| format!("{:x}", head.request_id));
@@ -1426,9 +1425,8 @@ fn run_request(
     let group = &sh.group;
     let var = |k: &[u8]| {
         head.cgi_vars
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .get(k)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     };
     let client = match (var(b"REMOTE_ADDR"), var(b"REMOTE_PORT")) {
         (Some(a), Some(p)) => format!("[client {a}:{p}] "),
@@ -1481,11 +1479,7 @@ fn run_request(
     if let Some(msg) = cancelled {
         say(Level::Info, &msg);
     }
-    let vars: Vec<(&[u8], &[u8])> = head
-        .cgi_vars
-        .iter()
-        .map(|(k, v)| (k.as_slice(), v.as_slice()))
-        .collect();
+    let vars: Vec<(&[u8], &[u8])> = head.cgi_vars.iter().collect();
     let total = sh.total.fetch_add(1, Ordering::Relaxed) + 1;
     let (thread_id, thread_requests) = wsgi::thread_counters();
     let url_scheme = environ::url_scheme(|k| var(k));
