@@ -37,7 +37,11 @@ pub struct ResponseHead {
 
 /// Where the response goes.
 pub trait ResponseSink: Send {
+    /// Records the head; it must not block (it is called with the GIL
+    /// held): the head goes out with the first write or flush.
     fn start(&mut self, head: &ResponseHead) -> io::Result<()>;
+    /// Writes a block. With at most a few KiB written in all and no flush,
+    /// it must only buffer (it is then called with the GIL held).
     fn write(&mut self, data: &[u8]) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
     /// Writes a block that must reach the client now (a block an iterator

@@ -49,7 +49,7 @@ fn lock<'a>(py: Python<'_>, s: &'a Shared) -> std::sync::MutexGuard<'a, State> {
 }
 
 /// Sends the pending head if it has not gone out yet.
-fn ensure_started(py: Python<'_>, st: &mut State) -> PyResult<()> {
+fn ensure_started(_py: Python<'_>, st: &mut State) -> PyResult<()> {
     if st.headers_sent {
         return Ok(());
     }
@@ -60,13 +60,20 @@ fn ensure_started(py: Python<'_>, st: &mut State) -> PyResult<()> {
         .sink
         .as_mut()
         .ok_or_else(|| PyIOError::new_err("request has completed"))?;
-    let head = head.clone();
     st.headers_sent = true;
-    py.detach(|| sink.start(&head))
+    // With the GIL held: `start` only records the head (see ResponseSink),
+    // and each release is a hand-off to another thread under load.
+    sink.start(head)
         .map_err(|e| PyIOError::new_err(e.to_string()))
 }
 
-/// Writes one block of body, GIL released for the write itself. With
+/// How much unflushed body may be written with the GIL held: well under
+/// what either sink buffers before it writes to a socket (httpd's
+/// `ap_rwrite` buffer holds 8,000 bytes; a daemon's frame buffer far more).
+const HELD_WRITE_MAX: u64 = 4096;
+
+/// Writes one block of body, GIL released for the write itself unless it
+/// only lands in a buffer. With
 /// `flush` the block goes to the client now: PEP 3333 forbids holding back
 /// a block an iterator yielded while the application produces the next.
 fn write_block(py: Python<'_>, shared: &Shared, data: &[u8], flush: bool) -> PyResult<()> {
@@ -84,17 +91,26 @@ fn write_block(py: Python<'_>, shared: &Shared, data: &[u8], flush: bool) -> PyR
         return Ok(());
     }
     let chunk = &data[..n as usize];
+    // A small start of a body that is not flushed stays in memory (Apache's
+    // output buffer, the daemon's frame buffer): written with the GIL held,
+    // as a release costs a hand-off to another thread under load. Anything
+    // that may reach a socket is written with the GIL released.
+    let buffered = !flush && st.written <= HELD_WRITE_MAX;
     let sink = st
         .sink
         .as_mut()
         .ok_or_else(|| PyIOError::new_err("request has completed"))?;
-    let r = py.detach(|| {
-        if flush {
-            sink.write_flush(chunk)
-        } else {
-            sink.write(chunk)
-        }
-    });
+    let r = if buffered {
+        sink.write(chunk)
+    } else {
+        py.detach(|| {
+            if flush {
+                sink.write_flush(chunk)
+            } else {
+                sink.write(chunk)
+            }
+        })
+    };
     st.unflushed = !flush;
     if let Err(e) = r {
         st.client_gone = true;
