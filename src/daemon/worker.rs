@@ -917,6 +917,10 @@ impl io::Write for Sock {
     }
 }
 
+/// SO_SNDBUF of a connection from an Apache child when `send-buffer-size`
+/// is not set.
+const DEFAULT_SEND_BUFFER: u32 = 1024 * 1024;
+
 /// A connection from an Apache child between requests. Connections are
 /// reused (docs/daemon-protocol.md, "Connection reuse"): an idle one sits
 /// in the epoll set, not on a thread.
@@ -1113,9 +1117,13 @@ fn accept_pending(sh: &Shared) {
                 continue;
             }
         }
-        if let Some(n) = sh.group.send_buffer_size {
-            let _ = sys::set_buffer_size(stream.as_fd(), true, n);
-        }
+        // Without send-buffer-size, a larger buffer than the system's
+        // default (usually 208 KiB): a daemon writing a large response
+        // blocks, and is woken, fewer times while its Apache child drains
+        // it. The kernel caps it at net.core.wmem_max; bytes in it are
+        // bytes in flight only.
+        let sndbuf = sh.group.send_buffer_size.unwrap_or(DEFAULT_SEND_BUFFER);
+        let _ = sys::set_buffer_size(stream.as_fd(), true, sndbuf);
         if let Some(n) = sh.group.receive_buffer_size {
             let _ = sys::set_buffer_size(stream.as_fd(), false, n);
         }
