@@ -219,7 +219,9 @@ class Server:
             "LoadModule authz_core_module %s/mod_authz_core.so" % moddir,
             APACHE_MPM,
             "DocumentRoot %s" % a.static_root,
-            "<Directory />\n    Require all granted\n</Directory>",
+            # AllowOverride None as in Debian's apache2.conf: without it,
+            # every request looks for four .htaccess files on its path.
+            "<Directory />\n    AllowOverride None\n    Require all granted\n</Directory>",
         ]
         os.makedirs(os.path.join(d, "run"), exist_ok=True)
         os.chmod(os.path.join(d, "run"), 0o755)
