@@ -306,14 +306,14 @@ pub(crate) fn forward(
             Decoder::new(Peer::Daemon, limits)
         };
         // response-buffer-size: the most response bytes read ahead of what
-        // went to the client (one read of the daemon socket).
-        let mut read_buf = std::mem::take(&mut bufs_r);
-        if let Some(size) = group.response_buffer_size
-            && read_buf.capacity() != size as usize
-        {
-            read_buf = Vec::with_capacity(size as usize);
-        }
-        let mut reader = FrameReader::with_buffer(
+        // went to the client (one read of the daemon socket). Reads start
+        // smaller: a short response fits in a few KiB, and a buffer grows
+        // to the full size only while a large one streams through it.
+        let max_read = group
+            .response_buffer_size
+            .map_or(protocol::DEFAULT_READ_BUFFER, |n| n as usize);
+        let first_read = max_read.min(protocol::INITIAL_READ_BUFFER);
+        let mut reader = FrameReader::with_sizes(
             FdReader {
                 stream: &conn.stream,
                 fds: Default::default(),
@@ -321,7 +321,9 @@ pub(crate) fn forward(
                 client_closed: r.socket_closed_probe(),
             },
             decoder,
-            read_buf,
+            std::mem::take(&mut bufs_r),
+            first_read,
+            max_read,
         );
         let mut x = Exchange {
             r,

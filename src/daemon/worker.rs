@@ -1161,10 +1161,15 @@ fn serve_request(
     } else {
         Decoder::new(Peer::ApacheChild, sh.limits)
     };
-    let mut reader = FrameReader::with_buffer(
+    // A request head and a small body fit the first read; an upload's
+    // body frames grow the buffer to a full read's worth, for this
+    // request only.
+    let mut reader = FrameReader::with_sizes(
         Sock(stream.clone()),
         decoder,
         std::mem::take(&mut bufs.read),
+        protocol::INITIAL_READ_BUFFER,
+        protocol::DEFAULT_READ_BUFFER,
     );
     let head: RequestHead = loop {
         match reader.next_frame() {
