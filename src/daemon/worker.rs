@@ -1180,7 +1180,6 @@ fn serve_request(
                     Level::Error,
                     &format!("Daemon process '{name}': the Apache child sent no request head."),
                 );
-                return gone(stream);
             }
             Err(e) => {
                 // An idle connection closed by its Apache child is normal.
@@ -1190,9 +1189,12 @@ fn serve_request(
                         &format!("Daemon process '{name}': reading a request failed: {e}"),
                     );
                 }
-                return gone(stream);
             }
         }
+        // The thread keeps its buffer for its next connection: an Apache
+        // child closing an idle connection is routine.
+        bufs.read = reader.into_parts().1;
+        return gone(stream);
     };
     let n = sh.requests.fetch_add(1, Ordering::AcqRel) + 1;
     let max = sh.group.maximum_requests;
