@@ -124,6 +124,10 @@ const COPY_THRESHOLD: usize = 16 * 1024;
 /// The writer sends its pending buffer once it holds this much.
 const PENDING_LIMIT: usize = 64 * 1024;
 
+/// The capacity a [`FrameWriter`] buffer keeps when handed back for reuse:
+/// room for an ordinary head and a few small frames.
+pub const SPARE_PENDING: usize = 16 * 1024;
+
 /// Which end of the socket sent the bytes being described.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Peer {
@@ -1928,9 +1932,15 @@ impl<W: Write> FrameWriter<W> {
         &mut self.inner
     }
 
-    /// The stream and the (emptied) buffer, for reuse.
+    /// The stream and the (emptied) buffer, for reuse. The buffer keeps at
+    /// most [`SPARE_PENDING`] bytes of capacity: a large head or a run of
+    /// small frames may have grown it, and a pool of spares would
+    /// otherwise each hold the largest exchange its process ever saw.
     pub fn into_parts(mut self) -> (W, Vec<u8>) {
         self.pending.clear();
+        if self.pending.capacity() > SPARE_PENDING {
+            self.pending.shrink_to(SPARE_PENDING);
+        }
         (self.inner, self.pending)
     }
 }
@@ -3647,5 +3657,31 @@ mod tests {
         let (_, buf) = r.into_parts();
         assert_eq!(buf.len(), base);
         assert!(buf.capacity() < max, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn a_writer_hands_back_a_buffer_no_larger_than_a_spare() {
+        let rec = Recorder {
+            max: usize::MAX,
+            ..Recorder::default()
+        };
+        let mut w = FrameWriter::new(rec, Peer::ApacheChild, &hello(Peer::Daemon));
+        // Small frames are gathered in the pending buffer: 100 KiB of them
+        // grow it well past a spare's size before they go out.
+        for _ in 0..100 {
+            encode_body(&[b'x'; 1024], false, w.pending_mut());
+        }
+        assert!(w.pending().len() > SPARE_PENDING);
+        w.end().unwrap();
+        let (rec, buf) = w.into_parts();
+        assert!(buf.is_empty());
+        assert!(buf.capacity() <= SPARE_PENDING, "{}", buf.capacity());
+        assert!(rec.out.len() > 100 * 1024);
+        // A buffer within the limit keeps its capacity (no reallocation
+        // per request).
+        let mut w = FrameWriter::resume(rec, Peer::ApacheChild, Vec::with_capacity(4096));
+        w.body(b"small", true).unwrap();
+        let (_, buf) = w.into_parts();
+        assert_eq!(buf.capacity(), 4096);
     }
 }
