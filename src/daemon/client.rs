@@ -32,6 +32,10 @@ use std::time::{Duration, Instant};
 /// room for a script that keeps changing).
 const MAX_RESENDS: u32 = 8;
 
+/// The most request body bytes read from the client to answer one body
+/// credit (the daemon asks for 256 KiB at a time).
+const MAX_CREDIT_ANSWER: usize = 256 * 1024;
+
 /// Bodies up to this size with a known length go with the head, unasked.
 const BODY_FOLLOWS_MAX: u64 = 64 * 1024;
 
@@ -654,7 +658,7 @@ struct Exchange<'r, 's> {
 
 impl Exchange<'_, '_> {
     fn relay(&mut self, reader: &mut FrameReader<FdReader<'_>>) -> Result<(), Failure> {
-        let mut body_buf: Vec<u8> = Vec::new();
+        let mut body_buf: Option<sys::MappedBuf> = None;
         let mut sink = ApacheSink::new(self.r, false, None);
         // A block sent with the flush flag reaches the client before this
         // thread waits for the daemon again, as PEP 3333 asks; but blocks
@@ -820,7 +824,7 @@ impl Exchange<'_, '_> {
 
     /// Answers a body credit with exactly one body frame of 1..=N bytes
     /// read from the client, or an end frame, or an abort.
-    fn answer_credit(&mut self, n: usize, buf: &mut Vec<u8>) -> Result<(), Failure> {
+    fn answer_credit(&mut self, n: usize, buf: &mut Option<sys::MappedBuf>) -> Result<(), Failure> {
         if self.body_done {
             protocol::encode_end(self.writer.pending_mut());
             self.writer.flush()?;
@@ -836,10 +840,20 @@ impl Exchange<'_, '_> {
                 return Ok(());
             }
         }
-        let want = n.min(256 * 1024);
-        if buf.len() < want {
-            buf.resize(want, 0);
-        }
+        let buf = match buf {
+            Some(b) => b,
+            None => match sys::MappedBuf::new(MAX_CREDIT_ANSWER) {
+                Ok(b) => buf.insert(b),
+                Err(e) => {
+                    self.body_done = true;
+                    let why = format!("no memory to read the request body into: {e}");
+                    protocol::encode_abort(why.as_bytes(), self.writer.pending_mut());
+                    self.writer.flush()?;
+                    return Ok(());
+                }
+            },
+        };
+        let want = n.min(buf.len());
         match self.r.get_client_block(&mut buf[..want]) {
             Ok(0) => {
                 self.body_done = true;
