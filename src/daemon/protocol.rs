@@ -1414,11 +1414,13 @@ where
         out.extend_from_slice(&vl.to_le_bytes());
         out.extend_from_slice(name);
         out.extend_from_slice(value);
-        count = count.checked_add(1).ok_or(ProtocolError::EncodeTooLarge {
-            what: "the header count".to_owned(),
-            len: u64::from(u32::MAX) + 1,
-            limit: u32::MAX,
-        })?;
+        count = count
+            .checked_add(1)
+            .ok_or_else(|| ProtocolError::EncodeTooLarge {
+                what: "the header count".to_owned(),
+                len: u64::from(u32::MAX) + 1,
+                limit: u32::MAX,
+            })?;
     }
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     Ok(())
