@@ -32,6 +32,10 @@ use std::time::{Duration, Instant};
 /// room for a script that keeps changing).
 const MAX_RESENDS: u32 = 8;
 
+/// The most request body bytes read from the client to answer one body
+/// credit (the daemon asks for 256 KiB at a time).
+const MAX_CREDIT_ANSWER: usize = 256 * 1024;
+
 /// Bodies up to this size with a known length go with the head, unasked.
 const BODY_FOLLOWS_MAX: u64 = 64 * 1024;
 
@@ -68,7 +72,8 @@ const STOP_CHECK: Duration = Duration::from_millis(250);
 /// not set (mod_wsgi's default is 64 KiB). A 1 MiB response then takes 4
 /// reads and 4 writes to the client instead of 16 of each, and the daemon
 /// blocks on a full socket less often: about a fifth less CPU per 1 MiB
-/// response in the benchmark, for 192 KiB more per request in flight.
+/// response in the benchmark. Reads start at 8 KiB and grow to this only
+/// while a large response streams through (`FrameReader::with_sizes`).
 const DEFAULT_RESPONSE_BUFFER: usize = 256 * 1024;
 
 /// More unclaimed descriptors than this is a daemon misbehaving.
@@ -313,15 +318,14 @@ pub(crate) fn forward(
             Decoder::new(Peer::Daemon, limits)
         };
         // response-buffer-size: the most response bytes read ahead of what
-        // went to the client (one read of the daemon socket).
-        let mut read_buf = std::mem::take(&mut bufs_r);
-        let size = group
+        // went to the client (one read of the daemon socket). Reads start
+        // smaller: a short response fits in a few KiB, and a buffer grows
+        // to the full size only while a large one streams through it.
+        let max_read = group
             .response_buffer_size
             .map_or(DEFAULT_RESPONSE_BUFFER, |n| n as usize);
-        if read_buf.capacity() != size {
-            read_buf = Vec::with_capacity(size);
-        }
-        let mut reader = FrameReader::with_buffer(
+        let first_read = max_read.min(protocol::INITIAL_READ_BUFFER);
+        let mut reader = FrameReader::with_sizes(
             FdReader {
                 stream: &conn.stream,
                 fds: Default::default(),
@@ -329,7 +333,9 @@ pub(crate) fn forward(
                 client_closed: r.socket_closed_probe(),
             },
             decoder,
-            read_buf,
+            std::mem::take(&mut bufs_r),
+            first_read,
+            max_read,
         );
         let mut x = Exchange {
             r,
@@ -660,7 +666,7 @@ struct Exchange<'r, 's> {
 
 impl Exchange<'_, '_> {
     fn relay(&mut self, reader: &mut FrameReader<FdReader<'_>>) -> Result<(), Failure> {
-        let mut body_buf: Vec<u8> = Vec::new();
+        let mut body_buf: Option<sys::MappedBuf> = None;
         let mut sink = ApacheSink::new(self.r, false, None);
         // A block sent with the flush flag reaches the client before this
         // thread waits for the daemon again, as PEP 3333 asks; but blocks
@@ -826,7 +832,7 @@ impl Exchange<'_, '_> {
 
     /// Answers a body credit with exactly one body frame of 1..=N bytes
     /// read from the client, or an end frame, or an abort.
-    fn answer_credit(&mut self, n: usize, buf: &mut Vec<u8>) -> Result<(), Failure> {
+    fn answer_credit(&mut self, n: usize, buf: &mut Option<sys::MappedBuf>) -> Result<(), Failure> {
         if self.body_done {
             protocol::encode_end(self.writer.pending_mut());
             self.writer.flush()?;
@@ -842,10 +848,20 @@ impl Exchange<'_, '_> {
                 return Ok(());
             }
         }
-        let want = n.min(256 * 1024);
-        if buf.len() < want {
-            buf.resize(want, 0);
-        }
+        let buf = match buf {
+            Some(b) => b,
+            None => match sys::MappedBuf::new(MAX_CREDIT_ANSWER) {
+                Ok(b) => buf.insert(b),
+                Err(e) => {
+                    self.body_done = true;
+                    let why = format!("no memory to read the request body into: {e}");
+                    protocol::encode_abort(why.as_bytes(), self.writer.pending_mut());
+                    self.writer.flush()?;
+                    return Ok(());
+                }
+            },
+        };
+        let want = n.min(buf.len());
         match self.r.get_client_block(&mut buf[..want]) {
             Ok(0) => {
                 self.body_done = true;

@@ -98,6 +98,10 @@ pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 /// `response-buffer-size`.
 pub const DEFAULT_READ_BUFFER: usize = 64 * 1024;
 
+/// Where a growing [`FrameReader`] buffer starts ([`FrameReader::with_sizes`]):
+/// a whole short response (head, body, end) fits in one read.
+pub const INITIAL_READ_BUFFER: usize = 8 * 1024;
+
 /// Body flag: after this frame, pass everything on now (generator yields).
 const FLAG_FLUSH: u8 = 0x01;
 
@@ -119,6 +123,10 @@ const COPY_THRESHOLD: usize = 16 * 1024;
 
 /// The writer sends its pending buffer once it holds this much.
 const PENDING_LIMIT: usize = 64 * 1024;
+
+/// The capacity a [`FrameWriter`] buffer keeps when handed back for reuse:
+/// room for an ordinary head and a few small frames.
+pub const SPARE_PENDING: usize = 16 * 1024;
 
 /// Which end of the socket sent the bytes being described.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1406,11 +1414,13 @@ where
         out.extend_from_slice(&vl.to_le_bytes());
         out.extend_from_slice(name);
         out.extend_from_slice(value);
-        count = count.checked_add(1).ok_or(ProtocolError::EncodeTooLarge {
-            what: "the header count".to_owned(),
-            len: u64::from(u32::MAX) + 1,
-            limit: u32::MAX,
-        })?;
+        count = count
+            .checked_add(1)
+            .ok_or_else(|| ProtocolError::EncodeTooLarge {
+                what: "the header count".to_owned(),
+                len: u64::from(u32::MAX) + 1,
+                limit: u32::MAX,
+            })?;
     }
     out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
     Ok(())
@@ -1620,7 +1630,10 @@ pub fn encode_abort(reason: &[u8], out: &mut Vec<u8>) {
 ///
 /// The buffer holds at most one head frame (bounded by [`Limits`]) or one
 /// read's worth of body bytes; after a large head it shrinks back to its
-/// initial size at the next frame boundary.
+/// initial size at the next frame boundary. A reader made with
+/// [`FrameReader::with_sizes`] starts small and grows only while a large
+/// frame fills it, so that a thread relaying short responses holds a few
+/// KiB, not a whole `response-buffer-size`.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     inner: R,
@@ -1629,6 +1642,8 @@ pub struct FrameReader<R> {
     start: usize,
     end: usize,
     base_len: usize,
+    /// What the buffer may grow to while body bytes fill it.
+    max_len: usize,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -1639,12 +1654,28 @@ impl<R: Read> FrameReader<R> {
 
     /// A reader reusing `buf` (from [`FrameReader::into_parts`] of an earlier
     /// connection); an empty `buf` gets [`DEFAULT_READ_BUFFER`] bytes.
-    pub fn with_buffer(inner: R, decoder: Decoder, mut buf: Vec<u8>) -> Self {
+    pub fn with_buffer(inner: R, decoder: Decoder, buf: Vec<u8>) -> Self {
         let base_len = if buf.capacity() == 0 {
             DEFAULT_READ_BUFFER
         } else {
             buf.capacity()
         };
+        Self::with_sizes(inner, decoder, buf, base_len, base_len)
+    }
+
+    /// A reader whose buffer (reusing `buf`'s allocation) holds `base`
+    /// bytes, and grows to `max` when a read fills it: a large frame is
+    /// arriving, and is read on in pieces of `max` bytes.
+    /// [`FrameReader::into_parts`] hands it back at `base` bytes, so what a
+    /// pool keeps never follows the size of a response.
+    pub fn with_sizes(
+        inner: R,
+        decoder: Decoder,
+        mut buf: Vec<u8>,
+        base: usize,
+        max: usize,
+    ) -> Self {
+        let base_len = base.max(1);
         // A buffer handed back by `into_parts` is already base_len long:
         // its stale bytes are never read, so it is not zeroed again.
         if buf.len() != base_len {
@@ -1658,6 +1689,7 @@ impl<R: Read> FrameReader<R> {
             start: 0,
             end: 0,
             base_len,
+            max_len: max.max(base_len),
         }
     }
 
@@ -1668,7 +1700,10 @@ impl<R: Read> FrameReader<R> {
     /// [`ProtocolError::Closed`] between frames and
     /// [`ProtocolError::Truncated`] inside one.
     pub fn next_frame(&mut self) -> Result<Frame<'_>, ProtocolError> {
-        if self.start == self.end && self.buf.len() > self.base_len {
+        // Only a head larger than the largest read leaves the buffer
+        // longer than `max_len`; a buffer grown for body bytes stays grown
+        // until `into_parts` (it would grow again with the next piece).
+        if self.start == self.end && self.buf.len() > self.max_len {
             self.buf.truncate(self.base_len);
             self.buf.shrink_to(self.base_len);
         }
@@ -1715,7 +1750,13 @@ impl<R: Read> FrameReader<R> {
         while self.end < target {
             match self.inner.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Err(self.decoder.eof_error(&self.buf[self.start..self.end])),
-                Ok(k) => self.end += k,
+                Ok(k) => {
+                    self.end += k;
+                    if self.end == self.buf.len() && self.buf.len() < self.max_len {
+                        // The read filled the buffer: more is waiting.
+                        self.buf.resize(self.max_len, 0);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
                     if matches!(
@@ -1893,9 +1934,15 @@ impl<W: Write> FrameWriter<W> {
         &mut self.inner
     }
 
-    /// The stream and the (emptied) buffer, for reuse.
+    /// The stream and the (emptied) buffer, for reuse. The buffer keeps at
+    /// most [`SPARE_PENDING`] bytes of capacity: a large head or a run of
+    /// small frames may have grown it, and a pool of spares would
+    /// otherwise each hold the largest exchange its process ever saw.
     pub fn into_parts(mut self) -> (W, Vec<u8>) {
         self.pending.clear();
+        if self.pending.capacity() > SPARE_PENDING {
+            self.pending.shrink_to(SPARE_PENDING);
+        }
         (self.inner, self.pending)
     }
 }
@@ -3555,5 +3602,88 @@ mod tests {
         );
         assert_eq!(own(r.next_frame().unwrap()), Owned::End);
         assert!(r.next_frame().unwrap_err().is_clean_close());
+    }
+
+    #[test]
+    fn a_growing_reader_grows_for_a_large_body_only_and_hands_back_its_base_size() {
+        let limits = Limits::default();
+        let (base, max) = (1024, 8192);
+        // A short response fits the first read: the buffer never grows.
+        let mut short = Vec::new();
+        sample_response().encode(&limits, &mut short).unwrap();
+        encode_body(b"hello world\n", false, &mut short);
+        encode_end(&mut short);
+        assert!(short.len() < base);
+        let mut r = FrameReader::with_sizes(
+            &short[..],
+            Decoder::resume(Peer::Daemon, limits),
+            Vec::new(),
+            base,
+            max,
+        );
+        while !matches!(r.next_frame().unwrap(), Frame::End) {}
+        assert_eq!(r.buf.len(), base);
+        // A 1 MiB body streams through pieces of at most `max` bytes.
+        let body: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut large = Vec::new();
+        sample_response().encode(&limits, &mut large).unwrap();
+        encode_body(&body, false, &mut large);
+        encode_end(&mut large);
+        let (_, buf) = r.into_parts();
+        let mut r = FrameReader::with_sizes(
+            &large[..],
+            Decoder::resume(Peer::Daemon, limits),
+            buf,
+            base,
+            max,
+        );
+        assert_eq!(
+            own(r.next_frame().unwrap()),
+            Owned::Response(sample_response())
+        );
+        let (mut got, mut largest) = (Vec::new(), 0);
+        loop {
+            match r.next_frame().unwrap() {
+                Frame::Body { data, .. } => {
+                    largest = largest.max(data.len());
+                    got.extend_from_slice(data);
+                }
+                Frame::End => break,
+                f => panic!("unexpected {:?}", own(f)),
+            }
+            assert!(r.buf.capacity() <= max, "{}", r.buf.capacity());
+        }
+        assert!(got == body);
+        assert_eq!(largest, max, "the buffer grew to the full read size");
+        // Handed back at its base size, whatever went through it.
+        let (_, buf) = r.into_parts();
+        assert_eq!(buf.len(), base);
+        assert!(buf.capacity() < max, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn a_writer_hands_back_a_buffer_no_larger_than_a_spare() {
+        let rec = Recorder {
+            max: usize::MAX,
+            ..Recorder::default()
+        };
+        let mut w = FrameWriter::new(rec, Peer::ApacheChild, &hello(Peer::Daemon));
+        // Small frames are gathered in the pending buffer: 100 KiB of them
+        // grow it well past a spare's size before they go out.
+        for _ in 0..100 {
+            encode_body(&[b'x'; 1024], false, w.pending_mut());
+        }
+        assert!(w.pending().len() > SPARE_PENDING);
+        w.end().unwrap();
+        let (rec, buf) = w.into_parts();
+        assert!(buf.is_empty());
+        assert!(buf.capacity() <= SPARE_PENDING, "{}", buf.capacity());
+        assert!(rec.out.len() > 100 * 1024);
+        // A buffer within the limit keeps its capacity (no reallocation
+        // per request).
+        let mut w = FrameWriter::resume(rec, Peer::ApacheChild, Vec::with_capacity(4096));
+        w.body(b"small", true).unwrap();
+        let (_, buf) = w.into_parts();
+        assert_eq!(buf.capacity(), 4096);
     }
 }

@@ -1001,6 +1001,64 @@ pub enum OtherChild {
     Other,
 }
 
+/// A byte buffer in its own anonymous mapping: the pages go back to the
+/// system when it is dropped. A buffer of this size from `malloc` would
+/// stay with the thread's malloc arena once glibc has raised its mmap
+/// threshold (it does so after the first such buffer is freed), resident
+/// for the rest of the process's life.
+pub struct MappedBuf {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl MappedBuf {
+    /// `len` zero bytes (the kernel's fresh pages, touched only as used).
+    pub fn new(len: usize) -> io::Result<MappedBuf> {
+        let len = len.max(1);
+        // SAFETY: an anonymous private mapping at an address of the
+        // kernel's choosing; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(p as *mut u8).ok_or_else(|| io::Error::other("mmap"))?;
+        Ok(MappedBuf { ptr, len })
+    }
+}
+
+impl std::ops::Deref for MappedBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the mapping is len bytes, readable, zero-filled by the
+        // kernel and alive until drop; `&self` keeps it borrowed.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for MappedBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`, and `&mut self` makes the borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for MappedBuf {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made in `new` with this address and
+        // length, and no borrow of it outlives `self`.
+        unsafe { libc::munmap(self.ptr.as_ptr() as *mut c_void, self.len) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1042,5 +1100,16 @@ mod tests {
         }
         assert_eq!(texts, ["first file", "second file"]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_mapped_buffer_is_zeroed_and_writable_end_to_end() {
+        let mut b = MappedBuf::new(256 * 1024).unwrap();
+        assert_eq!(b.len(), 256 * 1024);
+        assert!(b.iter().all(|&x| x == 0));
+        let last = b.len() - 1;
+        b[0] = 1;
+        b[last] = 2;
+        assert_eq!((b[0], b[last]), (1, 2));
     }
 }

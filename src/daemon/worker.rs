@@ -1169,10 +1169,15 @@ fn serve_request(
     } else {
         Decoder::new(Peer::ApacheChild, sh.limits)
     };
-    let mut reader = FrameReader::with_buffer(
+    // A request head and a small body fit the first read; an upload's
+    // body frames grow the buffer to a full read's worth, for this
+    // request only.
+    let mut reader = FrameReader::with_sizes(
         Sock(stream.clone()),
         decoder,
         std::mem::take(&mut bufs.read),
+        protocol::INITIAL_READ_BUFFER,
+        protocol::DEFAULT_READ_BUFFER,
     );
     let head: RequestHead = loop {
         match reader.next_frame() {
@@ -1183,7 +1188,6 @@ fn serve_request(
                     Level::Error,
                     &format!("Daemon process '{name}': the Apache child sent no request head."),
                 );
-                return gone(stream);
             }
             Err(e) => {
                 // An idle connection closed by its Apache child is normal.
@@ -1193,9 +1197,12 @@ fn serve_request(
                         &format!("Daemon process '{name}': reading a request failed: {e}"),
                     );
                 }
-                return gone(stream);
             }
         }
+        // The thread keeps its buffer for its next connection: an Apache
+        // child closing an idle connection is routine.
+        bufs.read = reader.into_parts().1;
+        return gone(stream);
     };
     let n = sh.requests.fetch_add(1, Ordering::AcqRel) + 1;
     let max = sh.group.maximum_requests;

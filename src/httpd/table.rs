@@ -94,4 +94,8 @@ impl<'a> Iterator for TableIter<'a> {
         }
         None
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.n - self.i))
+    }
 }
