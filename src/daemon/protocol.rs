@@ -725,6 +725,9 @@ pub struct Decoder {
     from: Peer,
     limits: Limits,
     state: State,
+    /// The most body bytes handed out as one piece (see
+    /// [`FrameReader::next_frame_max`]).
+    max_piece: usize,
 }
 
 impl Decoder {
@@ -734,6 +737,7 @@ impl Decoder {
             from,
             limits,
             state: State::Hello,
+            max_piece: usize::MAX,
         }
     }
 
@@ -744,6 +748,7 @@ impl Decoder {
             from,
             limits,
             state: State::Frames,
+            max_piece: usize::MAX,
         }
     }
 
@@ -855,7 +860,7 @@ impl Decoder {
                 if buf.is_empty() {
                     return Ok(Step::NeedMore(1));
                 }
-                let n = buf.len().min(remaining as usize);
+                let n = buf.len().min(remaining as usize).min(self.max_piece);
                 // n <= remaining, so this cannot wrap.
                 let left = remaining - n as u32;
                 if left == 0 {
@@ -977,7 +982,7 @@ impl Decoder {
                 if avail == 0 {
                     return Ok(Step::NeedMore(1));
                 }
-                let n = avail.min(len as usize);
+                let n = avail.min(len as usize).min(self.max_piece);
                 let left = len - n as u32;
                 let piece_flush = if left == 0 {
                     flush
@@ -1700,6 +1705,20 @@ impl<R: Read> FrameReader<R> {
     /// [`ProtocolError::Closed`] between frames and
     /// [`ProtocolError::Truncated`] inside one.
     pub fn next_frame(&mut self) -> Result<Frame<'_>, ProtocolError> {
+        self.decoder.max_piece = usize::MAX;
+        self.read_frame()
+    }
+
+    /// Like [`FrameReader::next_frame`], but a body frame's bytes come in
+    /// pieces of at most `max` bytes (at least one); the rest stays in the
+    /// buffer for the next call. A reader feeding a caller's buffer of
+    /// `max` bytes never has to keep bytes aside.
+    pub fn next_frame_max(&mut self, max: usize) -> Result<Frame<'_>, ProtocolError> {
+        self.decoder.max_piece = max.max(1);
+        self.read_frame()
+    }
+
+    fn read_frame(&mut self) -> Result<Frame<'_>, ProtocolError> {
         // Only a head larger than the largest read leaves the buffer
         // longer than `max_len`; a buffer grown for body bytes stays grown
         // until `into_parts` (it would grow again with the next piece).
@@ -2540,11 +2559,7 @@ mod tests {
         frames.push((Peer::ApacheChild, f));
         for (peer, frame) in frames {
             for p in 0..frame.len() {
-                let mut dec = Decoder {
-                    from: peer,
-                    limits,
-                    state: State::Frames,
-                };
+                let mut dec = Decoder::resume(peer, limits);
                 match dec.decode(&frame[..p]).unwrap() {
                     Decoded::NeedMore(n) => assert!(n >= 1 && p + n <= frame.len(), "p={p} n={n}"),
                     other => panic!("prefix of {p} bytes decoded as {other:?}"),
@@ -2567,11 +2582,7 @@ mod tests {
     #[test]
     fn body_frames_stream_without_buffering() {
         // A body frame claiming 4 GiB - 1 asks for one byte, not 4 GiB.
-        let mut dec = Decoder {
-            from: Peer::Daemon,
-            limits: Limits::default(),
-            state: State::Frames,
-        };
+        let mut dec = Decoder::resume(Peer::Daemon, Limits::default());
         let mut f = Vec::new();
         encode_body_header(u32::MAX, true, &mut f);
         assert_eq!(dec.decode(&f).unwrap(), Decoded::NeedMore(1));
@@ -2607,11 +2618,7 @@ mod tests {
     fn flush_is_reported_once_on_the_last_piece() {
         let mut f = Vec::new();
         encode_body(b"abcdef", true, &mut f);
-        let mut dec = Decoder {
-            from: Peer::Daemon,
-            limits: Limits::default(),
-            state: State::Frames,
-        };
+        let mut dec = Decoder::resume(Peer::Daemon, Limits::default());
         let Decoded::Frame { frame, consumed } = dec.decode(&f[..10]).unwrap() else {
             panic!()
         };
@@ -2661,11 +2668,7 @@ mod tests {
     }
 
     fn frames_state(from: Peer) -> Decoder {
-        Decoder {
-            from,
-            limits: Limits::default(),
-            state: State::Frames,
-        }
+        Decoder::resume(from, Limits::default())
     }
 
     #[test]
@@ -2734,11 +2737,7 @@ mod tests {
         let ok = [(&b"Name"[..], &b"0123456789ab"[..])]; // 16 bytes: allowed
         let mut out = Vec::new();
         encode_response_head(b"200 OK", ok, &limits, &mut out).unwrap();
-        let mut dec = Decoder {
-            from: Peer::Daemon,
-            limits,
-            state: State::Frames,
-        };
+        let mut dec = Decoder::resume(Peer::Daemon, limits);
         assert!(matches!(
             dec.decode(&out).unwrap(),
             Decoded::Frame {
@@ -2761,11 +2760,7 @@ mod tests {
         // A daemon that sends one anyway is refused on decode.
         let mut out = Vec::new();
         encode_response_head(b"200 OK", big, &Limits::default(), &mut out).unwrap();
-        let mut dec = Decoder {
-            from: Peer::Daemon,
-            limits,
-            state: State::Frames,
-        };
+        let mut dec = Decoder::resume(Peer::Daemon, limits);
         let err = dec.decode(&out).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -2781,11 +2776,7 @@ mod tests {
             &mut out,
         )
         .unwrap();
-        let mut dec = Decoder {
-            from: Peer::Daemon,
-            limits,
-            state: State::Frames,
-        };
+        let mut dec = Decoder::resume(Peer::Daemon, limits);
         assert!(
             matches!(dec.decode(&out), Err(ProtocolError::HeaderTooLarge { ref what, .. }) if what == "the status line")
         );
@@ -3685,5 +3676,39 @@ mod tests {
         w.body(b"small", true).unwrap();
         let (_, buf) = w.into_parts();
         assert_eq!(buf.capacity(), 4096);
+    }
+
+    #[test]
+    fn next_frame_max_hands_out_body_pieces_no_larger_than_asked() {
+        let limits = Limits::default();
+        let mut stream = Vec::new();
+        sample_response().encode(&limits, &mut stream).unwrap();
+        encode_body(b"0123456789", true, &mut stream);
+        encode_body(b"ab", false, &mut stream);
+        encode_end(&mut stream);
+        let mut r = FrameReader::new(&stream[..], Decoder::resume(Peer::Daemon, limits));
+        // A head comes whole whatever the limit.
+        assert_eq!(
+            own(r.next_frame_max(3).unwrap()),
+            Owned::Response(sample_response())
+        );
+        let mut pieces = Vec::new();
+        loop {
+            match r.next_frame_max(3).unwrap() {
+                Frame::Body { data, flush } => pieces.push((data.to_vec(), flush)),
+                Frame::End => break,
+                f => panic!("unexpected {:?}", own(f)),
+            }
+        }
+        let want: Vec<(Vec<u8>, bool)> = vec![
+            (b"012".to_vec(), false),
+            (b"345".to_vec(), false),
+            (b"678".to_vec(), false),
+            // The flush flag comes with the frame's last piece.
+            (b"9".to_vec(), true),
+            (b"ab".to_vec(), false),
+        ];
+        assert_eq!(pieces, want);
+        assert!(r.decoder().at_frame_boundary());
     }
 }

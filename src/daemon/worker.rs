@@ -763,26 +763,12 @@ struct SocketBody {
     done: bool,
     /// The body follows the head unasked: never send credits.
     follows: bool,
-    /// Bytes of a piece larger than the caller's buffer: leftover[leftover_pos..].
-    leftover: Vec<u8>,
-    leftover_pos: usize,
 }
 
 impl SocketBody {
     /// Reads up to `want` bytes, handing them to `put` (which copies them
     /// to the start of the caller's buffer) in one piece.
     fn read_with(&mut self, want: usize, put: &mut dyn FnMut(&[u8])) -> io::Result<usize> {
-        if self.leftover_pos < self.leftover.len() {
-            let rest = &self.leftover[self.leftover_pos..];
-            let n = rest.len().min(want);
-            put(&rest[..n]);
-            self.leftover_pos += n;
-            if self.leftover_pos == self.leftover.len() {
-                self.leftover.clear();
-                self.leftover_pos = 0;
-            }
-            return Ok(n);
-        }
         if self.done || want == 0 {
             return Ok(0);
         }
@@ -799,16 +785,16 @@ impl SocketBody {
         }
         let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         loop {
+            // Pieces of at most `want` bytes: what the caller has no room
+            // for stays in the reader's buffer (or the socket) until its
+            // next read, never copied aside.
             let frame = reader
-                .next_frame()
+                .next_frame_max(want)
                 .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string()))?;
             match frame {
                 Frame::Body { data, .. } => {
-                    let n = data.len().min(want);
-                    put(&data[..n]);
-                    if n < data.len() {
-                        self.leftover.extend_from_slice(&data[n..]);
-                    }
+                    let n = data.len();
+                    put(data);
                     self.in_frame = !reader.decoder().at_frame_boundary();
                     if n == 0 {
                         continue;
@@ -1530,8 +1516,6 @@ fn run_request(
         in_frame: false,
         done: head.body == RequestBody::None,
         follows: head.body_follows,
-        leftover: Vec::new(),
-        leftover_pos: 0,
     };
     let header_only = var(b"REQUEST_METHOD").as_deref() == Some("HEAD");
     let sink = SocketSink {
