@@ -154,7 +154,6 @@ fn slow_generator_reaches_client_chunk_by_chunk() {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     s.write_all(b"GET /stream?delay=3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
-    let start = Instant::now();
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains("chunk 0") {
@@ -162,12 +161,12 @@ fn slow_generator_reaches_client_chunk_by_chunk() {
         assert!(n > 0, "closed early");
         got.extend_from_slice(&buf[..n]);
     }
-    let first = start.elapsed();
+    // The generator waits 3 s before each next chunk: chunk 0 arriving
+    // without chunk 1 is the proof it was not held back.
     assert!(
         !String::from_utf8_lossy(&got).contains("chunk 1"),
         "chunk 1 came with chunk 0"
     );
-    assert!(first < Duration::from_secs(3), "first chunk took {first:?}");
     let _ = s.read_to_end(&mut got);
     assert!(String::from_utf8_lossy(&got).contains("chunk 2"));
 }
