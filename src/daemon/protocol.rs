@@ -1827,6 +1827,15 @@ impl<R: Read> FrameReader<R> {
         self.buf.shrink_to(self.base_len);
         (self.inner, self.buf)
     }
+
+    /// Like [`FrameReader::into_parts`], but a buffer grown for a large
+    /// response keeps its allocation (its length is back at the base size):
+    /// the next reader made with it grows again without reallocating. For a
+    /// pool that decides itself how many grown buffers it keeps.
+    pub fn into_parts_keeping_capacity(mut self) -> (R, Vec<u8>) {
+        self.buf.truncate(self.base_len);
+        (self.inner, self.buf)
+    }
 }
 
 /// Writes frames to a blocking stream with as few syscalls as possible.
@@ -3650,6 +3659,68 @@ mod tests {
         let (_, buf) = r.into_parts();
         assert_eq!(buf.len(), base);
         assert!(buf.capacity() < max, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn a_reader_may_hand_back_its_grown_allocation_for_the_next_reader() {
+        let limits = Limits::default();
+        let (base, max) = (1024, 8192);
+        let response = |n: usize| {
+            let mut out = Vec::new();
+            sample_response().encode(&limits, &mut out).unwrap();
+            encode_body(&vec![7u8; n], false, &mut out);
+            encode_end(&mut out);
+            out
+        };
+        let drain = |r: &mut FrameReader<&[u8]>| {
+            let mut n = 0;
+            loop {
+                match r.next_frame().unwrap() {
+                    Frame::Body { data, .. } => n += data.len(),
+                    Frame::End => return n,
+                    _ => {}
+                }
+            }
+        };
+        let large = response(100_000);
+        let mut r = FrameReader::with_sizes(
+            &large[..],
+            Decoder::resume(Peer::Daemon, limits),
+            Vec::new(),
+            base,
+            max,
+        );
+        assert_eq!(drain(&mut r), 100_000);
+        let (_, buf) = r.into_parts_keeping_capacity();
+        assert_eq!(buf.len(), base, "back at its base length");
+        assert!(
+            buf.capacity() >= max,
+            "keeps its allocation: {}",
+            buf.capacity()
+        );
+        let ptr = buf.as_ptr();
+        // The next reader starts small on the same allocation, and grows in
+        // place for another large response.
+        let mut r = FrameReader::with_sizes(
+            &large[..],
+            Decoder::resume(Peer::Daemon, limits),
+            buf,
+            base,
+            max,
+        );
+        assert_eq!(drain(&mut r), 100_000);
+        assert_eq!(r.buf.as_ptr(), ptr, "grew without reallocating");
+        // A short response through a grown buffer reads it all.
+        let short = response(12);
+        let (_, buf) = r.into_parts_keeping_capacity();
+        let mut r = FrameReader::with_sizes(
+            &short[..],
+            Decoder::resume(Peer::Daemon, limits),
+            buf,
+            base,
+            max,
+        );
+        assert_eq!(drain(&mut r), 12);
     }
 
     #[test]
