@@ -1252,11 +1252,7 @@ fn serve_request(
         drain_unread_body(&head, &mut reader);
         return gone(stream);
     }
-    let var = |k: &[u8]| {
-        head.cgi_vars
-            .get(k)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    };
+    let var = |k: &[u8]| cgi_var(&head, k);
     let request_id =
         var(b"mod_wsgi.request_id").unwrap_or_else(|| format!("{:x}", head.request_id));
     let uri = var(b"REQUEST_URI").unwrap_or_default();
@@ -1369,6 +1365,13 @@ fn serve_request(
     }
 }
 
+/// A CGI variable of the request, as text (lossy UTF-8).
+fn cgi_var(head: &RequestHead, name: &[u8]) -> Option<String> {
+    head.cgi_vars
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
 /// The script file a request runs, stat'ed once per request.
 struct RequestScript {
     /// WSGIHandlerScript when one is set (it serves the request in place of
@@ -1424,11 +1427,7 @@ fn run_request(
     script: &RequestScript,
 ) -> response::Outcome {
     let group = &sh.group;
-    let var = |k: &[u8]| {
-        head.cgi_vars
-            .get(k)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-    };
+    let var = |k: &[u8]| cgi_var(head, k);
     let client = match (var(b"REMOTE_ADDR"), var(b"REMOTE_PORT")) {
         (Some(a), Some(p)) => format!("[client {a}:{p}] "),
         (Some(a), None) => format!("[client {a}] "),
