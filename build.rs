@@ -83,10 +83,10 @@ fn main() {
         .header("src/httpd/wrapper.h")
         .allowlist_function("ap_.*|apr_.*|mwrs_.*")
         .allowlist_type(
-            "request_rec|server_rec|conn_rec|module_struct|command_rec|cmd_parms|process_rec|core_dir_config|core_server_config|ap_regex_t|apr_table_entry_t|ap_regmatch_t|unixd_config_rec|authn_provider|authz_provider",
+            "request_rec|server_rec|conn_rec|module_struct|command_rec|cmd_parms|process_rec|core_dir_config|core_server_config|ap_regex_t|apr_table_entry_t|ap_regmatch_t|unixd_config_rec|authn_provider|authz_provider|core_net_rec|core_filter_ctx",
         )
         .allowlist_var(
-            "OK|DECLINED|DONE|HTTP_.*|APLOG_.*|MODULE_MAGIC_.*|RSRC_CONF|ACCESS_CONF|OR_.*|AP_SQ_.*|APR_OC_REASON_.*|OPT_.*|REQUEST_CHUNKED_.*|APR_SUCCESS|APR_EOF|APR_FINFO_.*|APR_NOFILE|APR_REG|APR_DIR|M_GET|M_POST|M_INVALID|GLOBAL_ONLY|NOT_IN_.*|APR_HOOK_.*|AP_REG_.*|APR_BLOCK_READ|APR_NONBLOCK_READ|DEFAULT_HTTP_PORT|DEFAULT_HTTPS_PORT|AP_MPMQ_.*|ap_server_conf|ap_unixd_config|ap_server_root|APR_OS_DEFAULT|APR_FOPEN_.*|AP_MAX_REG_MATCH|AUTHN_PROVIDER_.*|AUTHZ_PROVIDER_.*|AP_AUTH_INTERNAL_.*|REMOTE_HOST|AP_SERVER_.*_NUMBER",
+            "OK|DECLINED|DONE|HTTP_.*|APLOG_.*|MODULE_MAGIC_.*|RSRC_CONF|ACCESS_CONF|OR_.*|AP_SQ_.*|APR_OC_REASON_.*|OPT_.*|REQUEST_CHUNKED_.*|APR_SUCCESS|APR_EOF|APR_EGENERAL|APR_FINFO_.*|APR_NOFILE|APR_REG|APR_DIR|M_GET|M_POST|M_INVALID|GLOBAL_ONLY|NOT_IN_.*|APR_HOOK_.*|AP_REG_.*|APR_BLOCK_READ|APR_NONBLOCK_READ|DEFAULT_HTTP_PORT|DEFAULT_HTTPS_PORT|AP_MPMQ_.*|ap_server_conf|ap_unixd_config|ap_server_root|APR_OS_DEFAULT|APR_FOPEN_.*|AP_MAX_REG_MATCH|AUTHN_PROVIDER_.*|AUTHZ_PROVIDER_.*|AP_AUTH_INTERNAL_.*|REMOTE_HOST|AP_SERVER_.*_NUMBER",
         )
         .derive_default(true)
         .layout_tests(false)

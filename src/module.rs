@@ -391,6 +391,7 @@ unsafe extern "C" fn register_hooks(p: *mut sys::apr_pool_t) {
     // WSGIAuthUserScript and WSGIAuthGroupScript: `AuthBasicProvider wsgi`,
     // `AuthDigestProvider wsgi`, `Require wsgi-group name ...`.
     crate::httpd::auth::register_authn(p, c"wsgi", &AUTHN_PROVIDER);
+    crate::httpd::body::register_filter();
     crate::httpd::auth::register_authz(p, c"wsgi-group", &AUTHZ_PROVIDER);
 }
 

@@ -1625,3 +1625,15 @@ fn daemon_response_head_is_read_as_mod_wsgi_reads_it() {
         "{body}"
     );
 }
+
+#[test]
+fn large_upload_goes_from_the_client_socket_to_the_daemon() {
+    let a = Apache::start(
+        "d_direct_body",
+        &format!(
+            "{}LogFormat \"%I %r\" io\nCustomLog {{ROOT}}/logs/access_log io\n",
+            daemon_conf("processes=1 threads=4")
+        ),
+    );
+    common::check_body_read_from_socket(&a, "/input");
+}

@@ -2358,3 +2358,43 @@ fn environ_and_aliases_as_mod_wsgi_builds_them() {
         "'localhost|/sub'"
     );
 }
+
+#[test]
+fn large_upload_is_read_from_the_socket_and_the_connection_stays_usable() {
+    let a = Apache::start(
+        "direct_body",
+        "WSGIScriptAlias /in {APPS}/input.wsgi\nLogFormat \"%I %r\" io\nCustomLog {ROOT}/logs/access_log io\n",
+    );
+    common::check_body_read_from_socket(&a, "/in");
+}
+
+#[test]
+fn an_input_filter_in_the_way_keeps_the_body_in_apaches_filters() {
+    // mod_reqtimeout enforces its body timeouts in its own filter: reading
+    // around it would lose them.
+    let a = Apache::start_with(
+        "filtered_body",
+        "LoadModule reqtimeout_module /usr/lib/apache2/modules/mod_reqtimeout.so\n\
+         WSGIScriptAlias /in {APPS}/input.wsgi\n",
+        Options {
+            log_level: "info wsgi:trace1",
+            ..Options::default()
+        },
+    );
+    let body: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| (i * 13 % 253) as u8)
+        .collect();
+    let hex = common::sha256_hex(&body);
+    let out = common::upload_then_pipelined(&a, "/in?hash", &body, "/in?read", b"second request");
+    assert!(out.contains(&format!("{} {hex}", body.len())), "{out}");
+    assert!(
+        common::last_response(&out).contains("second request"),
+        "{out}"
+    );
+    let log = a.error_log();
+    assert!(
+        log.contains("the filter 'reqtimeout' is in the way"),
+        "{log}"
+    );
+    assert!(!log.contains("directly from the client socket"), "{log}");
+}

@@ -16,6 +16,7 @@ use super::protocol::{
 use super::sys;
 use crate::config::DaemonProcess;
 use crate::httpd::Request;
+use crate::httpd::body::ClientBody;
 use crate::httpd::io::ApacheSink;
 use crate::httpd::log::{self, Level};
 use crate::httpd::request::ConnSocketProbe;
@@ -38,6 +39,13 @@ const MAX_CREDIT_ANSWER: usize = 256 * 1024;
 
 /// Bodies up to this size with a known length go with the head, unasked.
 const BODY_FOLLOWS_MAX: u64 = 64 * 1024;
+
+/// SO_SNDBUF of a connection that carries a request body read on credit:
+/// room for a whole credit answer and the next, so that writing one does
+/// not block while the daemon is still reading the last (the kernel's
+/// default, 208 KiB, is less than one 256 KiB answer). The kernel caps it
+/// at net.core.wmem_max; bytes in it are bytes in flight only.
+const BODY_SEND_BUFFER: u32 = 1024 * 1024;
 
 /// What the handler knows about the request beyond the CGI variables.
 pub(crate) struct Target<'a> {
@@ -345,6 +353,7 @@ pub(crate) fn forward(
             got_frame: false,
             body_done: small_body.is_some() || body == RequestBody::None,
             asked_client: false,
+            client_body: None,
             client_gone: false,
             error_override: t.error_override,
             overridden: None,
@@ -567,6 +576,25 @@ thread_local! {
     static POOL: RefCell<Vec<Pooled>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Pipes for moving request bodies (see `Exchange::answer_by_splice`),
+/// shared by the process's threads: only uploads in progress need one, and
+/// pipe pages count against a per-user limit (pipe-user-pages-soft).
+static PIPES: std::sync::Mutex<Vec<sys::SplicePipe>> = std::sync::Mutex::new(Vec::new());
+const SPARE_PIPES: usize = 4;
+
+fn pipe_take() -> Option<sys::SplicePipe> {
+    let spare = PIPES.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    spare.or_else(|| sys::SplicePipe::new(MAX_CREDIT_ANSWER).ok())
+}
+
+/// Keeps an empty pipe for the next upload.
+fn pipe_put(p: sys::SplicePipe) {
+    let mut spares = PIPES.lock().unwrap_or_else(|e| e.into_inner());
+    if spares.len() < SPARE_PIPES {
+        spares.push(p);
+    }
+}
+
 /// Frame reader and writer buffers, shared by the process's threads: as
 /// many stay allocated as requests ran at once (up to `SPARE_BUFFERS`),
 /// not one 64 KiB read buffer per Apache thread.
@@ -665,6 +693,8 @@ struct Exchange<'r, 's> {
     got_frame: bool,
     body_done: bool,
     asked_client: bool,
+    /// The request body, once the daemon asked for it.
+    client_body: Option<ClientBody>,
     client_gone: bool,
     /// WSGIErrorOverride is on for this request.
     error_override: bool,
@@ -841,6 +871,44 @@ impl Exchange<'_, '_> {
         Ok(())
     }
 
+    /// Answers a body credit with body bytes moved from the client socket
+    /// to the daemon socket through a pipe, never through this process's
+    /// memory. None while the body is read through Apache's filters (see
+    /// [`ClientBody`]), or when no pipe can be had.
+    fn answer_by_splice(&mut self, n: usize) -> Option<Result<(), Failure>> {
+        let body = self.client_body.as_mut()?;
+        let pipe = pipe_take()?;
+        let Some(moved) = body.splice_into(pipe.write_end(), n.min(pipe.capacity)) else {
+            pipe_put(pipe);
+            return None;
+        };
+        let result = match moved {
+            Ok(0) => {
+                self.body_done = true;
+                protocol::encode_end(self.writer.pending_mut());
+                self.writer.flush()
+            }
+            Ok(k) => {
+                protocol::encode_body_header(k as u32, false, self.writer.pending_mut());
+                let sent = self
+                    .writer
+                    .send_raw(|sock| pipe.drain_into(sock.as_fd(), k));
+                if sent.is_err() {
+                    // The pipe may hold some of the bytes: it goes.
+                    return Some(sent.map_err(Failure::from));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.body_done = true;
+                protocol::encode_abort(e.to_string().as_bytes(), self.writer.pending_mut());
+                self.writer.flush()
+            }
+        };
+        pipe_put(pipe);
+        Some(result.map_err(Failure::from))
+    }
+
     /// Answers a body credit with exactly one body frame of 1..=N bytes
     /// read from the client, or an end frame, or an abort.
     fn answer_credit(&mut self, n: usize, buf: &mut Option<sys::MappedBuf>) -> Result<(), Failure> {
@@ -859,6 +927,9 @@ impl Exchange<'_, '_> {
                 return Ok(());
             }
         }
+        if let Some(done) = self.answer_by_splice(n) {
+            return done;
+        }
         let buf = match buf {
             Some(b) => b,
             None => match sys::MappedBuf::new(MAX_CREDIT_ANSWER) {
@@ -873,7 +944,14 @@ impl Exchange<'_, '_> {
             },
         };
         let want = n.min(buf.len());
-        match self.r.get_client_block(&mut buf[..want]) {
+        let body = match &mut self.client_body {
+            Some(b) => b,
+            None => {
+                let _ = sys::set_buffer_size(self.writer.get_ref().as_fd(), true, BODY_SEND_BUFFER);
+                self.client_body.insert(ClientBody::new(self.r))
+            }
+        };
+        match body.read_init(&mut buf[..want]) {
             Ok(0) => {
                 self.body_done = true;
                 protocol::encode_end(self.writer.pending_mut());

@@ -1639,6 +1639,12 @@ pub fn encode_abort(reason: &[u8], out: &mut Vec<u8>) {
 /// [`FrameReader::with_sizes`] starts small and grows only while a large
 /// frame fills it, so that a thread relaying short responses holds a few
 /// KiB, not a whole `response-buffer-size`.
+/// A stream that reads into memory that may be uninitialised (it only
+/// writes to it), for [`FrameReader::read_body_into`].
+pub trait ReadUninit {
+    fn read_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize>;
+}
+
 #[derive(Debug)]
 pub struct FrameReader<R> {
     inner: R,
@@ -1649,6 +1655,47 @@ pub struct FrameReader<R> {
     base_len: usize,
     /// What the buffer may grow to while body bytes fill it.
     max_len: usize,
+}
+
+impl<R: Read + ReadUninit> FrameReader<R> {
+    /// Inside a body frame, with nothing buffered: one read of up to
+    /// `dst.len()` of the frame's remaining bytes straight into `dst`, the
+    /// same bytes [`FrameReader::next_frame_max`] would hand out, without
+    /// their copy through the reader's buffer. None anywhere else: use
+    /// `next_frame_max`.
+    pub fn read_body_into(
+        &mut self,
+        dst: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Option<Result<usize, ProtocolError>> {
+        let State::Body { remaining, flush } = self.decoder.state else {
+            return None;
+        };
+        if self.start != self.end || dst.is_empty() {
+            return None;
+        }
+        let n = dst.len().min(remaining as usize);
+        loop {
+            return Some(match self.inner.read_uninit(&mut dst[..n]) {
+                Ok(0) => Err(self.decoder.eof_error(&[])),
+                Ok(k) => {
+                    let k = k.min(n);
+                    // k <= remaining, so this cannot wrap.
+                    let left = remaining - k as u32;
+                    self.decoder.state = if left == 0 {
+                        State::Frames
+                    } else {
+                        State::Body {
+                            remaining: left,
+                            flush,
+                        }
+                    };
+                    Ok(k)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(self.read_error(e)),
+            });
+        }
+    }
 }
 
 impl<R: Read> FrameReader<R> {
@@ -1777,27 +1824,31 @@ impl<R: Read> FrameReader<R> {
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(ProtocolError::ReadTimedOut {
-                        peer: self.decoder.from,
-                        expecting: self.decoder.expecting(&self.buf[self.start..self.end]),
-                    });
-                }
-                Err(source) => {
-                    return Err(ProtocolError::Io {
-                        peer: self.decoder.from,
-                        writing: false,
-                        source,
-                    });
-                }
+                Err(e) => return Err(self.read_error(e)),
             }
         }
         Ok(())
+    }
+
+    /// A failed read of the stream as a [`ProtocolError`]: a timeout of the
+    /// underlying socket (`WouldBlock`/`TimedOut`) becomes
+    /// [`ProtocolError::ReadTimedOut`].
+    fn read_error(&self, source: io::Error) -> ProtocolError {
+        if matches!(
+            source.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            ProtocolError::ReadTimedOut {
+                peer: self.decoder.from,
+                expecting: self.decoder.expecting(&self.buf[self.start..self.end]),
+            }
+        } else {
+            ProtocolError::Io {
+                peer: self.decoder.from,
+                writing: false,
+                source,
+            }
+        }
     }
 
     /// The decoder (to ask where in the stream it is).
@@ -3232,6 +3283,117 @@ mod tests {
             buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
             self.pos += n;
             Ok(n)
+        }
+    }
+
+    /// A Trickle that keeps a copy of what its last `read_uninit` wrote.
+    struct Recording {
+        inner: Trickle,
+        last: Vec<u8>,
+    }
+
+    impl Read for Recording {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.inner.read(buf)
+        }
+    }
+
+    impl ReadUninit for Recording {
+        fn read_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+            let mut tmp = vec![0u8; buf.len()];
+            let n = self.inner.read(&mut tmp)?;
+            for (o, i) in buf.iter_mut().zip(&tmp[..n]) {
+                o.write(*i);
+            }
+            self.last = tmp[..n].to_vec();
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn body_bytes_not_yet_buffered_are_read_straight_into_the_callers_buffer() {
+        let body: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let mut stream = Vec::new();
+        encode_body(&body, false, &mut stream);
+        encode_end(&mut stream);
+        let trickle = |end| Recording {
+            inner: Trickle {
+                data: stream.clone(),
+                pos: 0,
+                step: 100,
+                reads: 0,
+                end,
+            },
+            last: Vec::new(),
+        };
+        let mut reader = FrameReader::with_buffer(
+            trickle(None),
+            Decoder::resume(Peer::ApacheChild, Limits::default()),
+            Vec::with_capacity(64),
+        );
+        let mut dst = [std::mem::MaybeUninit::<u8>::uninit(); 300];
+        // Between frames there is nothing to read directly.
+        assert!(reader.read_body_into(&mut dst).is_none());
+        // The header and the first bytes come through the buffer.
+        let mut got = match reader.next_frame_max(10).unwrap() {
+            Frame::Body { data, .. } => data.to_vec(),
+            f => panic!("{f:?}"),
+        };
+        // Bytes still in the buffer are handed out first, by next_frame_max.
+        while !reader.buffered().is_empty() {
+            assert!(reader.read_body_into(&mut dst).is_none());
+            match reader.next_frame_max(10).unwrap() {
+                Frame::Body { data, .. } => got.extend_from_slice(data),
+                f => panic!("{f:?}"),
+            }
+        }
+        // Then the rest of the frame goes straight from the stream, in
+        // reads no larger than the caller's buffer and never past the frame.
+        while !reader.decoder().at_frame_boundary() {
+            let n = reader.read_body_into(&mut dst).unwrap().unwrap();
+            assert!(n > 0 && n <= dst.len());
+            assert_eq!(reader.get_ref().last.len(), n);
+            got.extend_from_slice(&reader.get_ref().last);
+        }
+        assert_eq!(got, body);
+        assert!(reader.read_body_into(&mut dst).is_none());
+        assert!(matches!(reader.next_frame().unwrap(), Frame::End));
+
+        // A stream that ends inside the frame is truncated, a timeout is one.
+        for (end, timed_out) in [(None, false), (Some(io::ErrorKind::WouldBlock), true)] {
+            let mut src = trickle(end);
+            src.inner.data.truncate(8 + 500);
+            let mut reader = FrameReader::with_buffer(
+                src,
+                Decoder::resume(Peer::ApacheChild, Limits::default()),
+                Vec::with_capacity(16),
+            );
+            assert!(matches!(
+                reader.next_frame_max(8).unwrap(),
+                Frame::Body { .. }
+            ));
+            let mut err = None;
+            for _ in 0..100 {
+                match reader.read_body_into(&mut dst) {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        err = Some(e);
+                        break;
+                    }
+                    None => {
+                        let _ = reader.next_frame_max(8);
+                    }
+                }
+            }
+            let err = err.expect("an error");
+            assert_eq!(
+                matches!(err, ProtocolError::ReadTimedOut { .. }),
+                timed_out,
+                "{err:?}"
+            );
+            if !timed_out {
+                assert!(matches!(err, ProtocolError::Truncated { .. }), "{err:?}");
+            }
         }
     }
 

@@ -373,6 +373,89 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     }
 }
 
+/// A pipe through which `splice` moves bytes from one socket to another as
+/// page references, without copying them into this process.
+pub struct SplicePipe {
+    r: OwnedFd,
+    w: OwnedFd,
+    /// Bytes it holds at most.
+    pub capacity: usize,
+}
+
+impl SplicePipe {
+    /// A pipe of `size` bytes if the kernel allows (pipe-max-size), else of
+    /// its default size.
+    pub fn new(size: usize) -> io::Result<SplicePipe> {
+        let (r, w) = pipe()?;
+        // SAFETY: fcntl on a pipe we own.
+        let set = unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) };
+        let capacity = if set > 0 {
+            set
+        } else {
+            // SAFETY: as above.
+            cvt(unsafe { libc::fcntl(w.as_raw_fd(), libc::F_GETPIPE_SZ) })?
+        } as usize;
+        Ok(SplicePipe { r, w, capacity })
+    }
+
+    pub fn write_end(&self) -> BorrowedFd<'_> {
+        self.w.as_fd()
+    }
+
+    /// Moves exactly `len` bytes that are in the pipe to `to`, blocking as
+    /// writes to `to` block (its SO_SNDTIMEO applies). After an error the
+    /// pipe may still hold some of them and must be dropped.
+    pub fn drain_into(&self, to: BorrowedFd<'_>, len: usize) -> io::Result<()> {
+        let mut left = len;
+        while left > 0 {
+            // SAFETY: plain descriptors; the kernel moves page references.
+            let n = unsafe {
+                libc::splice(
+                    self.r.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    to.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    left,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
+            if n > 0 {
+                left -= n as usize;
+            } else if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::WriteZero));
+            } else {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Copies `src` to the start of `dst` (as long as `src`), which may be
+/// uninitialised (`<[MaybeUninit]>::write_copy_of_slice` is newer than the
+/// supported Rust).
+pub fn copy_to_uninit(dst: &mut [std::mem::MaybeUninit<u8>], src: &[u8]) {
+    assert!(src.len() <= dst.len());
+    // SAFETY: dst is valid for src.len() writes; a shared and a unique
+    // borrow cannot overlap.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr() as *mut u8, src.len()) };
+}
+
+/// One `recv` into memory that may be uninitialised (the kernel only
+/// writes to it): bytes read, 0 at end of stream.
+pub fn recv_uninit(s: BorrowedFd<'_>, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: the kernel writes at most buf.len() bytes and says how many.
+    let n = unsafe { libc::recv(s.as_raw_fd(), buf.as_mut_ptr() as *mut c_void, buf.len(), 0) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// One `read` into `buf` (the fd is non-blocking): bytes read, 0 when
 /// nothing is there.
 pub fn read_some(fd: BorrowedFd<'_>, buf: &mut [u8]) -> usize {

@@ -836,11 +836,21 @@ impl wsgi::BodySource for SocketBody {
     }
 
     fn read_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        if self.in_frame && !self.done {
+            // The rest of a frame that is not in the reader's buffer goes
+            // from the socket straight into the application's buffer.
+            let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(read) = reader.read_body_into(buf) {
+                let n = read
+                    .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e.to_string()))?;
+                self.in_frame = !reader.decoder().at_frame_boundary();
+                return Ok(n);
+            }
+        }
         let want = buf.len();
         self.read_with(want, &mut |d| {
-            for (o, i) in buf.iter_mut().zip(d) {
-                o.write(*i);
-            }
+            let n = d.len().min(buf.len());
+            sys::copy_to_uninit(&mut buf[..n], &d[..n]);
         })
     }
 }
@@ -886,6 +896,12 @@ impl std::os::fd::AsFd for Sock {
 impl io::Read for Sock {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self.0).read(buf)
+    }
+}
+
+impl protocol::ReadUninit for Sock {
+    fn read_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        sys::recv_uninit(self.0.as_fd(), buf)
     }
 }
 

@@ -6,6 +6,7 @@
 //! request's own thread while the handler runs; the handler takes them back
 //! (and marks the log dead) before it returns.
 
+use super::body::ClientBody;
 use super::log::{self, Level};
 use super::{Request, sys};
 use crate::wsgi::{BodySource, LogLevel, RequestLog, ResponseHead, ResponseSink};
@@ -29,21 +30,21 @@ impl RequestPtr {
     }
 }
 
-pub(crate) struct ApacheBody(RequestPtr);
+pub(crate) struct ApacheBody(ClientBody);
 
 impl ApacheBody {
     pub(crate) fn new(r: &Request) -> ApacheBody {
-        ApacheBody(RequestPtr(r.as_ptr()))
+        ApacheBody(ClientBody::new(r))
     }
 }
 
 impl BodySource for ApacheBody {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.get().get_client_block(buf)
+        self.0.read_init(buf)
     }
 
     fn read_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
-        self.0.get().get_client_block_uninit(buf)
+        self.0.read(buf)
     }
 }
 

@@ -6,6 +6,7 @@
 pub(crate) mod sys;
 
 pub(crate) mod auth;
+pub(crate) mod body;
 pub(crate) mod cmd;
 pub(crate) mod io;
 pub(crate) mod log;

@@ -31,3 +31,23 @@ int mwrs_brigade_empty(apr_bucket_brigade *bb)
 {
     return APR_BRIGADE_EMPTY(bb);
 }
+
+apr_bucket *mwrs_brigade_first(apr_bucket_brigade *bb)
+{
+    return APR_BRIGADE_FIRST(bb);
+}
+
+apr_bucket *mwrs_brigade_sentinel(apr_bucket_brigade *bb)
+{
+    return APR_BRIGADE_SENTINEL(bb);
+}
+
+apr_bucket *mwrs_bucket_next(apr_bucket *e)
+{
+    return APR_BUCKET_NEXT(e);
+}
+
+int mwrs_bucket_is_socket(apr_bucket *e)
+{
+    return APR_BUCKET_IS_SOCKET(e);
+}

@@ -22,5 +22,11 @@ int mwrs_request_is_level(const request_rec *r, int module_index, int level);
 void mwrs_brigade_insert_tail(apr_bucket_brigade *bb, apr_bucket *b);
 /* apr_bucket_eos_create / flush are real functions; these are macros: */
 int mwrs_brigade_empty(apr_bucket_brigade *bb);
+/* APR_BRIGADE_FIRST, APR_BRIGADE_SENTINEL, APR_BUCKET_NEXT */
+apr_bucket *mwrs_brigade_first(apr_bucket_brigade *bb);
+apr_bucket *mwrs_brigade_sentinel(apr_bucket_brigade *bb);
+apr_bucket *mwrs_bucket_next(apr_bucket *e);
+/* APR_BUCKET_IS_SOCKET */
+int mwrs_bucket_is_socket(apr_bucket *e);
 
 #endif

@@ -37,5 +37,14 @@ def application(environ, start_response):
             n += len(b)
             h.update(b)
         data = ('%d %s' % (n, h.hexdigest())).encode()
+    elif mode == 'partial':
+        # Reads the first MiB in pieces and leaves the rest unread.
+        n = 0
+        while n < 1048576:
+            b = inp.read(65536)
+            if not b:
+                break
+            n += len(b)
+        data = ('partial %d' % n).encode()
     start_response('200 OK', [('Content-Type', 'application/octet-stream')])
     return [data]

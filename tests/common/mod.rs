@@ -586,3 +586,118 @@ pub fn assert_blocks_arrive_one_by_one(a: &Apache, path: &str) {
     let _ = s.read_to_end(&mut got);
     assert!(String::from_utf8_lossy(&got).contains("second block"));
 }
+
+/// sha256 of `data` in hex, by sha256sum.
+pub fn sha256_hex(data: &[u8]) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(data)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Sends `POST first` with `body` and, pipelined right behind the body in
+/// the same write, `POST second` with `second_body` and Connection: close;
+/// returns everything the server answered on that connection.
+pub fn upload_then_pipelined(
+    a: &Apache,
+    first: &str,
+    body: &[u8],
+    second: &str,
+    second_body: &[u8],
+) -> String {
+    let mut req = format!(
+        "POST {first} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req.extend_from_slice(
+        format!(
+            "POST {second} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            second_body.len()
+        )
+        .as_bytes(),
+    );
+    req.extend_from_slice(second_body);
+    let mut s = TcpStream::connect(("127.0.0.1", a.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    // Written from another thread: the server may answer the first request
+    // (and drop the rest of its body) before all of it is sent.
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&req);
+    });
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    writer.join().unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The last of several responses in `out`.
+pub fn last_response(out: &str) -> &str {
+    out.rsplit("HTTP/1.1 ").next().unwrap_or("")
+}
+
+/// A large body of known length on a plain connection is read from the
+/// client socket directly, once httpd's buffer is empty (see
+/// src/httpd/body.rs): every byte arrives, a request pipelined behind the
+/// body is served, the part of a body the application leaves unread is
+/// dropped without eating into the next request, and mod_logio's %I counts
+/// the bytes. `input` is the URL of tests/apps/input.wsgi; the access log
+/// must be {ROOT}/logs/access_log with `LogFormat "%I %r"`.
+pub fn check_body_read_from_socket(a: &Apache, input: &str) {
+    let body: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| (i * 13 % 253) as u8)
+        .collect();
+    let hex = sha256_hex(&body);
+    let out = upload_then_pipelined(
+        a,
+        &format!("{input}?hash"),
+        &body,
+        &format!("{input}?read"),
+        b"second request",
+    );
+    assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
+    assert!(out.contains(&format!("{} {hex}", body.len())), "{out}");
+    assert!(last_response(&out).contains("second request"), "{out}");
+
+    let out = upload_then_pipelined(
+        a,
+        &format!("{input}?partial"),
+        &body,
+        &format!("{input}?read"),
+        b"after a partial read",
+    );
+    assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
+    assert!(out.contains("partial 1048576"), "{out}");
+    assert!(
+        last_response(&out).contains("after a partial read"),
+        "{out}"
+    );
+
+    let log = a.error_log();
+    assert!(
+        log.matches("of the request body directly from the client socket")
+            .count()
+            >= 2,
+        "{log}"
+    );
+    let access = std::fs::read_to_string(a.root.join("logs/access_log")).unwrap();
+    let counted: u64 = access
+        .lines()
+        .find(|l| l.contains("?hash"))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(counted > body.len() as u64, "%I of the upload: {access}");
+}
