@@ -353,7 +353,7 @@ pub(crate) fn forward(
             got_frame: false,
             body_done: small_body.is_some() || body == RequestBody::None,
             asked_client: false,
-            client_body: None,
+            client_body: ClientBody::new(r),
             client_gone: false,
             error_override: t.error_override,
             overridden: None,
@@ -693,8 +693,8 @@ struct Exchange<'r, 's> {
     got_frame: bool,
     body_done: bool,
     asked_client: bool,
-    /// The request body, once the daemon asked for it.
-    client_body: Option<ClientBody>,
+    /// The request body, read as the daemon asks for it.
+    client_body: ClientBody,
     client_gone: bool,
     /// WSGIErrorOverride is on for this request.
     error_override: bool,
@@ -871,42 +871,28 @@ impl Exchange<'_, '_> {
         Ok(())
     }
 
-    /// Answers a body credit with body bytes moved from the client socket
-    /// to the daemon socket through a pipe, never through this process's
-    /// memory. None while the body is read through Apache's filters (see
-    /// [`ClientBody`]), or when no pipe can be had.
-    fn answer_by_splice(&mut self, n: usize) -> Option<Result<(), Failure>> {
-        let body = self.client_body.as_mut()?;
-        let pipe = pipe_take()?;
-        let Some(moved) = body.splice_into(pipe.write_end(), n.min(pipe.capacity)) else {
-            pipe_put(pipe);
-            return None;
-        };
-        let result = match moved {
-            Ok(0) => {
-                self.body_done = true;
-                protocol::encode_end(self.writer.pending_mut());
-                self.writer.flush()
-            }
-            Ok(k) => {
-                protocol::encode_body_header(k as u32, false, self.writer.pending_mut());
-                let sent = self
-                    .writer
-                    .send_raw(|sock| pipe.drain_into(sock.as_fd(), k));
-                if sent.is_err() {
-                    // The pipe may hold some of the bytes: it goes.
-                    return Some(sent.map_err(Failure::from));
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.body_done = true;
-                protocol::encode_abort(e.to_string().as_bytes(), self.writer.pending_mut());
-                self.writer.flush()
-            }
-        };
+    /// Moves up to `n` body bytes from the client socket to the daemon
+    /// socket through `pipe`, never through this process's memory, as one
+    /// body frame. The outer error is the daemon socket's (the pipe may
+    /// then hold bytes and is dropped); the inner result is the client's:
+    /// bytes sent, or 0 at the end of the body.
+    fn send_spliced(
+        &mut self,
+        n: usize,
+        pipe: sys::SplicePipe,
+    ) -> Result<std::io::Result<usize>, Failure> {
+        let moved = self
+            .client_body
+            .splice_into(pipe.write_end(), n.min(pipe.capacity));
+        if let Ok(k) = moved
+            && k > 0
+        {
+            protocol::encode_body_header(k as u32, false, self.writer.pending_mut());
+            self.writer
+                .send_raw(|sock| pipe.drain_into(sock.as_fd(), k))?;
+        }
         pipe_put(pipe);
-        Some(result.map_err(Failure::from))
+        Ok(moved)
     }
 
     /// Answers a body credit with exactly one body frame of 1..=N bytes
@@ -926,39 +912,41 @@ impl Exchange<'_, '_> {
                 self.writer.flush()?;
                 return Ok(());
             }
+            let _ = sys::set_buffer_size(self.writer.get_ref().as_fd(), true, BODY_SEND_BUFFER);
         }
-        if let Some(done) = self.answer_by_splice(n) {
-            return done;
-        }
-        let buf = match buf {
-            Some(b) => b,
-            None => match sys::MappedBuf::new(MAX_CREDIT_ANSWER) {
-                Ok(b) => buf.insert(b),
-                Err(e) => {
-                    self.body_done = true;
-                    let why = format!("no memory to read the request body into: {e}");
-                    protocol::encode_abort(why.as_bytes(), self.writer.pending_mut());
-                    self.writer.flush()?;
-                    return Ok(());
-                }
-            },
-        };
-        let want = n.min(buf.len());
-        let body = match &mut self.client_body {
-            Some(b) => b,
+        // Once the body is read from the client socket (see ClientBody),
+        // its bytes are spliced; else (or without a pipe) they are read
+        // into this buffer and written.
+        let got = match self.client_body.is_direct().then(pipe_take).flatten() {
+            Some(pipe) => self.send_spliced(n, pipe)?,
             None => {
-                let _ = sys::set_buffer_size(self.writer.get_ref().as_fd(), true, BODY_SEND_BUFFER);
-                self.client_body.insert(ClientBody::new(self.r))
+                let mapped = match buf {
+                    Some(b) => Ok(b),
+                    None => sys::MappedBuf::new(MAX_CREDIT_ANSWER).map(|b| buf.insert(b)),
+                };
+                match mapped {
+                    Ok(buf) => {
+                        let want = n.min(buf.len());
+                        let read = self.client_body.read_init(&mut buf[..want]);
+                        if let Ok(k) = read
+                            && k > 0
+                        {
+                            self.writer.body(&buf[..k], false)?;
+                        }
+                        read
+                    }
+                    Err(e) => Err(std::io::Error::other(format!(
+                        "no memory to read the request body into: {e}"
+                    ))),
+                }
             }
         };
-        match body.read_init(&mut buf[..want]) {
+        match got {
             Ok(0) => {
                 self.body_done = true;
                 protocol::encode_end(self.writer.pending_mut());
             }
-            Ok(k) => {
-                self.writer.body(&buf[..k], false)?;
-            }
+            Ok(_) => {}
             Err(e) => {
                 self.body_done = true;
                 protocol::encode_abort(e.to_string().as_bytes(), self.writer.pending_mut());

@@ -26,6 +26,7 @@
 //! the client socket to the daemon socket with `splice`, without being
 //! copied into the Apache child at all (`daemon::client`).
 
+use super::request::READ_FAILED;
 use super::{Request, sys};
 use std::ffi::CStr;
 use std::io;
@@ -47,9 +48,6 @@ static FILTER: AtomicPtr<sys::ap_filter_rec_t> = AtomicPtr::new(std::ptr::null_m
 
 /// `mod_logio`'s `ap_logio_add_bytes_in`, when it is loaded.
 type AddBytesIn = unsafe extern "C" fn(*mut sys::conn_rec, sys::apr_off_t);
-
-const READ_FAILED: &str =
-    "Apache/mod_wsgi failed to read request body (client closed the connection or timed out)";
 
 /// Registers the filter that stands in for HTTP_IN after a switch. Called
 /// from register_hooks.
@@ -88,8 +86,8 @@ pub(crate) struct ClientBody {
     /// Bytes of the declared Content-Length not read yet; None when the
     /// body is chunked.
     left: Option<u64>,
-    /// Reads made through the filters.
-    filter_reads: u32,
+    /// A read went through the filters already.
+    read_before: bool,
     chain: Chain,
     direct: *mut Direct,
 }
@@ -123,7 +121,7 @@ impl ClientBody {
         ClientBody {
             r: r.as_ptr(),
             left,
-            filter_reads: 0,
+            read_before: false,
             chain: Chain::NotLooked,
             direct: std::ptr::null_mut(),
         }
@@ -142,7 +140,7 @@ impl ClientBody {
         // Continue" and checks the length against LimitRequestBody.
         if let Some(left) = self.left
             && left >= DIRECT_MIN
-            && self.filter_reads > 0
+            && self.read_before
             && let Chain::Plain { core, logio } = self.look(r)
         {
             // SAFETY: the core filter of a live request's connection.
@@ -155,33 +153,39 @@ impl ClientBody {
                     self.chain = Chain::Filtered;
                 }
                 // Take what httpd holds first, without touching the socket.
-                Some(held) => ask = ask.min(held.min(usize::MAX as u64) as usize),
+                Some(held) => ask = ask.min(usize::try_from(held).unwrap_or(usize::MAX)),
                 None => self.chain = Chain::Filtered,
             }
         }
         let n = r.get_client_block_uninit(&mut buf[..ask])?;
-        self.filter_reads = self.filter_reads.saturating_add(1);
+        self.read_before = true;
         if let Some(left) = &mut self.left {
             *left = left.saturating_sub(n as u64);
         }
         Ok(n)
     }
 
-    /// When the body is read from the socket: moves up to `want` bytes of
-    /// it from the socket into the pipe `into` (which has room for them)
-    /// without copying them; Ok(0) at the end of the body. None while the
-    /// body is read through the filters: use [`ClientBody::read`].
+    /// Whether reads now go to the client socket.
+    pub(crate) fn is_direct(&self) -> bool {
+        !self.direct.is_null()
+    }
+
+    /// When [`ClientBody::is_direct`]: moves up to `want` bytes of the body
+    /// from the socket into the pipe `into` (which has room for them)
+    /// without copying them; Ok(0) at the end of the body.
     pub(crate) fn splice_into(
         &mut self,
         into: std::os::fd::BorrowedFd<'_>,
         want: usize,
-    ) -> Option<io::Result<usize>> {
+    ) -> io::Result<usize> {
         if self.direct.is_null() {
-            return None;
+            return Err(io::Error::other(
+                "the request body is not read from the socket",
+            ));
         }
         // SAFETY: allocated from r->pool by switch(); the request is live.
         let d = unsafe { &mut *self.direct };
-        Some(direct_io(d, want, |fd, n| {
+        direct_io(d, want, |fd, n| {
             // SAFETY: plain descriptors; the kernel moves page references.
             unsafe {
                 libc::splice(
@@ -193,7 +197,7 @@ impl ClientBody {
                     libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK,
                 )
             }
-        }))
+        })
     }
 
     /// [`ClientBody::read`] into initialised memory.

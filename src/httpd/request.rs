@@ -5,6 +5,10 @@ use std::ffi::{CStr, CString, c_void};
 use std::io;
 use std::os::raw::{c_char, c_int};
 
+/// What `wsgi.input` reports when the request body cannot be read.
+pub(crate) const READ_FAILED: &str =
+    "Apache/mod_wsgi failed to read request body (client closed the connection or timed out)";
+
 #[repr(transparent)]
 /// Wraps the C struct in an UnsafeCell: httpd and our own setters write
 /// through shared references, which is only sound through UnsafeCell.
@@ -218,17 +222,7 @@ impl Request {
     /// `ap_get_client_block`: Ok(0) at the end of the body.
     pub(crate) fn get_client_block(&self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: buf is valid for len bytes.
-        let n = unsafe {
-            sys::ap_get_client_block(self.raw_mut(), buf.as_mut_ptr() as *mut c_char, buf.len())
-        };
-        if n < 0 {
-            Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "Apache/mod_wsgi failed to read request body (client closed the connection or timed out)",
-            ))
-        } else {
-            Ok(n as usize)
-        }
+        unsafe { self.client_block(buf.as_mut_ptr() as *mut c_char, buf.len()) }
     }
 
     /// `ap_get_client_block` into memory that may be uninitialised: httpd
@@ -238,16 +232,21 @@ impl Request {
         buf: &mut [std::mem::MaybeUninit<u8>],
     ) -> io::Result<usize> {
         // SAFETY: buf is valid for writes of len bytes; httpd never reads it.
-        let n = unsafe {
-            sys::ap_get_client_block(self.raw_mut(), buf.as_mut_ptr() as *mut c_char, buf.len())
-        };
+        unsafe { self.client_block(buf.as_mut_ptr() as *mut c_char, buf.len()) }
+    }
+
+    /// # Safety
+    /// `buf` is valid for writes of `len` bytes.
+    unsafe fn client_block(&self, buf: *mut c_char, len: usize) -> io::Result<usize> {
+        // SAFETY: the caller's; httpd writes at most len bytes.
+        let n = unsafe { sys::ap_get_client_block(self.raw_mut(), buf, len) };
         if n < 0 {
             Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
-                "Apache/mod_wsgi failed to read request body (client closed the connection or timed out)",
+                READ_FAILED,
             ))
         } else {
-            Ok((n as usize).min(buf.len()))
+            Ok((n as usize).min(len))
         }
     }
 
